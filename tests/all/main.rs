@@ -1,3 +1,12 @@
 //! The integration tests, in one binary (as wasmtime does): one module per subject.
+//!
+//! Guest programs (`examples/`) are built from source by the harness the first time a test
+//! needs one (`helpers::guest`). Logs stay quiet unless `TEST_LOG` is set.
 
+mod check;
+mod cli;
+mod delivery;
+mod helpers;
+mod limits;
 mod roundtrip;
+mod sandbox;

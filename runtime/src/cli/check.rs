@@ -1,0 +1,44 @@
+//! `wasm-listeners check COMPONENT.wasm [--setting key=value ...]`
+
+use super::report;
+use crate::{Capabilities, ListenerSpec};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub(super) struct CheckArgs {
+    /// The component to check (a `.wasm` file).
+    component: PathBuf,
+    /// Also run the listener's `validate-settings` on these settings (repeatable).
+    #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = super::parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let bytes = super::read_component(&args.component)?;
+    let engine = super::engine()?;
+    let shown = args.component.display();
+    let loaded = match engine.load(&bytes).await {
+        Ok(loaded) => loaded,
+        Err(refusal) => {
+            println!("refused: {shown}: {refusal}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let version = &loaded.info.version;
+    println!("ok: {shown} implements wasm-listeners:listener@{version}");
+    for import in &loaded.info.imports {
+        println!("  imports {import}");
+    }
+    if args.settings.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut spec = ListenerSpec::new(report::listener_name(&args.component));
+    spec.settings = args.settings.into_iter().collect();
+    let listener = engine.listener(&loaded, spec, Capabilities::record_only())?;
+    let verdict = listener.validate_settings().await;
+    println!("settings: {}", verdict.outcome);
+    Ok(report::exit_code(std::slice::from_ref(&verdict)))
+}

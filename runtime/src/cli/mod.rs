@@ -1,0 +1,69 @@
+//! The `wasm-listeners` command line: one module per command.
+//!
+//! Exit status: 0 when everything went well, 1 when a component was refused or a call did
+//! not end `ok`, 2 when the command could not run (unreadable file, bad event, bad option).
+
+mod check;
+mod invoke;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run Kinto listeners as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "wasm-listeners", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that a file is a listener component this runtime can run.
+    Check(check::CheckArgs),
+    /// Run a listener once on an event; emails and queue pushes are recorded, not sent.
+    Invoke(invoke::InvokeArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => check::run(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
+        }
+    });
+    result.unwrap_or_else(|e| fail(format!("{e:#}")))
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// `--setting key=value`.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not key=value")),
+    }
+}
+
+/// Reads a component file, naming it in the error.
+fn read_component(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+/// The engine the commands use: a small pool, one call at a time.
+fn engine() -> anyhow::Result<crate::Engine> {
+    crate::Engine::new(crate::EngineConfig {
+        max_instances: 4,
+        ..crate::EngineConfig::default()
+    })
+}

@@ -1,0 +1,83 @@
+//! Printing call reports, as text for people or as one JSON object.
+
+use crate::{CallReport, Delivery};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// 0 when every call ended `ok`, 1 otherwise.
+pub(super) fn exit_code(reports: &[CallReport]) -> ExitCode {
+    if reports.iter().all(|r| r.outcome.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A listener's default name: the component file's stem.
+pub(super) fn listener_name(component: &Path) -> String {
+    let stem = component.file_stem().map(|s| s.to_string_lossy());
+    stem.map_or_else(|| "listener".to_owned(), |s| s.into_owned())
+}
+
+/// `{"event_id", "phase", "outcome", "calls": [...]}`: `outcome` is the last call's.
+pub(super) fn json(delivery: &Delivery, reports: &[CallReport]) -> serde_json::Value {
+    let last = reports.last().map(|r| &r.outcome);
+    serde_json::json!({
+        "event_id": delivery.event_id,
+        "phase": format!("{:?}", delivery.phase),
+        "outcome": last,
+        "calls": reports,
+    })
+}
+
+pub(super) fn print_text(delivery: &Delivery, reports: &[CallReport]) {
+    println!("event {} ({:?})", delivery.event_id, delivery.phase);
+    for r in reports {
+        print_call(r);
+    }
+}
+
+fn print_call(r: &CallReport) {
+    let part = r.part;
+    if part.count > 1 {
+        println!("part {} of {}", part.index, part.count);
+    }
+    println!("outcome: {}", r.outcome);
+    println!(
+        "fuel: {}  duration: {:.3} ms  peak memory: {:.1} MiB",
+        r.fuel_consumed,
+        r.duration.as_secs_f64() * 1e3,
+        r.peak_memory_bytes as f64 / f64::from(1 << 20)
+    );
+    if !r.log.is_empty() || r.log_truncated {
+        println!("log:");
+    }
+    for line in &r.log {
+        println!("  [{} {:?}] {}", line.level, line.stream, line.message);
+    }
+    if r.log_truncated {
+        println!("  ... (log truncated at its limit)");
+    }
+    for (n, email) in (1..).zip(&r.emails) {
+        println!("email {n} (recorded, not sent):");
+        println!("  From: {}", email.from);
+        for (header, list) in [("To", &email.to), ("Cc", &email.cc), ("Bcc", &email.bcc)] {
+            if !list.is_empty() {
+                println!("  {header}: {}", list.join(", "));
+            }
+        }
+        println!("  Subject: {}", email.subject);
+        println!();
+        for line in email.body.lines() {
+            println!("  {line}");
+        }
+    }
+    for (n, push) in (1..).zip(&r.queue_pushes) {
+        let bytes = push.payload.len();
+        println!(
+            "queue push {n} (recorded, not sent): {} ({bytes} bytes)",
+            push.queue
+        );
+        println!("  {}", String::from_utf8_lossy(&push.payload));
+    }
+}

@@ -1,0 +1,248 @@
+//! The `email` capability: policy and size checks, then a backend sends the message.
+//!
+//! The backend is a trait so that the capability's logic is tested without a network and
+//! `invoke` records messages instead of sending them; the SMTP and outbox backends live
+//! behind it.
+
+use super::before_deadline;
+use crate::bindings::email::{Host, Message, SendError};
+use crate::policy::EmailPolicy;
+use lettre::message::Mailbox;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A message that passed the policy: addresses parsed and normalised by lettre.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Email {
+    /// The sender (`Name <addr>` or `addr`).
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Carbon-copy recipients.
+    pub cc: Vec<String>,
+    /// Blind carbon-copy recipients.
+    pub bcc: Vec<String>,
+    /// Reply-To, if any.
+    pub reply_to: Option<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// HTML alternative, if any.
+    pub html_body: Option<String>,
+}
+
+/// Why a backend did not send a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailBackendError {
+    /// Try again later (SMTP 4xx, timeout, disconnect).
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The server refused the message (SMTP 5xx).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends messages that passed the policy.
+#[async_trait::async_trait]
+pub trait EmailBackend: Send + Sync + 'static {
+    /// Sends one message; returns once the server accepted it.
+    async fn send(&self, email: &Email) -> Result<(), EmailBackendError>;
+}
+
+/// Sends nothing: the message only shows in the call's report (`invoke`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecordOnly;
+
+#[async_trait::async_trait]
+impl EmailBackend for RecordOnly {
+    async fn send(&self, _: &Email) -> Result<(), EmailBackendError> {
+        Ok(())
+    }
+}
+
+/// One call's email capability.
+pub(crate) struct EmailCtx {
+    policy: Arc<EmailPolicy>,
+    backend: Arc<dyn EmailBackend>,
+    deadline: Instant,
+    attempts: u32,
+    /// Messages accepted by the backend during this call.
+    pub(crate) sent: Vec<Email>,
+}
+
+impl EmailCtx {
+    /// A context for one call that must end by `deadline`.
+    pub fn new(
+        policy: Arc<EmailPolicy>,
+        backend: Arc<dyn EmailBackend>,
+        deadline: Instant,
+    ) -> EmailCtx {
+        EmailCtx {
+            policy,
+            backend,
+            deadline,
+            attempts: 0,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Checks a guest's message against the policy and caps, and parses its addresses.
+    fn admit(&mut self, m: Message) -> Result<Email, SendError> {
+        let p = &self.policy;
+        self.attempts += 1;
+        if self.attempts > p.max_messages_per_call {
+            return Err(SendError::RateLimited);
+        }
+        let from = match m.from.or_else(|| p.default_sender.clone()) {
+            Some(from) => parse(&from)?,
+            None => return Err(SendError::InvalidAddress("no sender: set `from`".into())),
+        };
+        if !p.permits_sender(&from.email.to_string()) {
+            let why = format!("sender {} is not allowed by the policy", from.email);
+            return Err(SendError::NotPermitted(why));
+        }
+        let count = m.to.len() + m.cc.len() + m.bcc.len();
+        if count == 0 {
+            return Err(SendError::InvalidAddress(
+                "no recipient in to, cc or bcc".into(),
+            ));
+        }
+        if count > p.max_recipients {
+            let why = format!("{count} recipients, at most {} allowed", p.max_recipients);
+            return Err(SendError::TooLarge(why));
+        }
+        let to = self.recipients(&m.to)?;
+        let cc = self.recipients(&m.cc)?;
+        let bcc = self.recipients(&m.bcc)?;
+        let reply_to = m.reply_to.as_deref().map(parse).transpose()?;
+        self.check_sizes(&m.subject, &m.body, m.html_body.as_deref())?;
+        Ok(Email {
+            from: from.to_string(),
+            to,
+            cc,
+            bcc,
+            reply_to: reply_to.map(|r| r.to_string()),
+            subject: m.subject,
+            body: m.body,
+            html_body: m.html_body,
+        })
+    }
+
+    fn recipients(&self, list: &[String]) -> Result<Vec<String>, SendError> {
+        let check = |text: &String| {
+            let mailbox = parse(text)?;
+            if !self.policy.permits_recipient(&mailbox.email.to_string()) {
+                let why = format!("recipient {} is not allowed by the policy", mailbox.email);
+                return Err(SendError::NotPermitted(why));
+            }
+            Ok(mailbox.to_string())
+        };
+        list.iter().map(check).collect()
+    }
+
+    fn check_sizes(&self, subject: &str, body: &str, html: Option<&str>) -> Result<(), SendError> {
+        let p = &self.policy;
+        let too_large = |what: &str, len: usize, max: usize| {
+            SendError::TooLarge(format!("{what} is {len} bytes, at most {max} allowed"))
+        };
+        if subject.len() > p.max_subject_bytes {
+            return Err(too_large("subject", subject.len(), p.max_subject_bytes));
+        }
+        for (what, text) in [("body", Some(body)), ("html body", html)] {
+            let len = text.map_or(0, str::len);
+            if len > p.max_body_bytes {
+                return Err(too_large(what, len, p.max_body_bytes));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse(address: &str) -> Result<Mailbox, SendError> {
+    address
+        .parse::<Mailbox>()
+        .map_err(|e| SendError::InvalidAddress(format!("`{address}`: {e}")))
+}
+
+impl Host for EmailCtx {
+    async fn send(&mut self, message: Message) -> wasmtime::Result<Result<(), SendError>> {
+        let email = match self.admit(message) {
+            Ok(email) => email,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let sent = before_deadline(self.deadline, "email", self.backend.send(&email)).await?;
+        Ok(match sent {
+            Ok(()) => {
+                self.sent.push(email);
+                Ok(())
+            }
+            Err(EmailBackendError::Transient(m)) => Err(SendError::TransientFailure(m)),
+            Err(EmailBackendError::Permanent(m)) => Err(SendError::PermanentFailure(m)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::EmailRules;
+    use std::time::Duration;
+
+    fn ctx(layer: EmailRules) -> EmailCtx {
+        let policy = EmailPolicy::deny_all().with_layer(layer);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        EmailCtx::new(Arc::new(policy), Arc::new(RecordOnly), deadline)
+    }
+
+    fn message(to: &str) -> Message {
+        Message {
+            from: Some("Kinto <kinto@example.org>".into()),
+            to: vec![to.into()],
+            cc: vec![],
+            bcc: vec![],
+            reply_to: None,
+            subject: "record created".into(),
+            body: "User id: alice".into(),
+            html_body: None,
+        }
+    }
+
+    #[test]
+    fn admits_within_policy_and_refuses_outside() {
+        let mut c = ctx(EmailRules {
+            allowed_senders: vec!["kinto@example.org".into()],
+            allowed_recipients: vec!["example.org".into()],
+        });
+        let ok = c.admit(message("ops@example.org")).unwrap();
+        assert_eq!(ok.from, "Kinto <kinto@example.org>");
+        let mut outside = message("ops@example.org");
+        outside.bcc = vec!["spy@evil.test".into()];
+        match c.admit(outside) {
+            Err(SendError::NotPermitted(why)) => assert!(why.contains("spy@evil.test"), "{why}"),
+            other => panic!("expected not-permitted, got {other:?}"),
+        }
+        assert!(matches!(
+            c.admit(message("not an address")),
+            Err(SendError::InvalidAddress(_))
+        ));
+    }
+
+    #[test]
+    fn deny_by_default_and_rate_limit() {
+        let mut denied = ctx(EmailRules::default());
+        assert!(matches!(
+            denied.admit(message("a@example.org")),
+            Err(SendError::NotPermitted(_))
+        ));
+        let mut c = ctx(EmailRules::allow_all());
+        for _ in 0..crate::policy::DEFAULT_MAX_MESSAGES_PER_CALL {
+            c.admit(message("a@example.org")).unwrap();
+        }
+        assert!(matches!(
+            c.admit(message("a@example.org")),
+            Err(SendError::RateLimited)
+        ));
+    }
+}

@@ -1,0 +1,17 @@
+//! The `wasm-listeners` binary: parses the command line and hands it to the library.
+//!
+//! Logs go to stderr; set `RUST_LOG` (e.g. `RUST_LOG=wasm_listeners=debug,listener=debug`).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    wasm_listeners::cli::run(wasm_listeners::cli::Cli::parse())
+}

@@ -1,0 +1,124 @@
+//! `wasm-listeners check`: each refusal names its problem; the examples pass.
+
+use crate::helpers;
+use std::path::Path;
+
+/// A component exporting `export` as an instance with functions `funcs` (all `func()`),
+/// and importing `imports` (empty instances).
+fn component(export: &str, funcs: &[&str], imports: &[&str]) -> Vec<u8> {
+    let imports: String = imports
+        .iter()
+        .map(|i| format!("(import \"{i}\" (instance))\n"))
+        .collect();
+    let funcs: String = funcs
+        .iter()
+        .map(|f| format!("(export \"{f}\" (func $f)) "))
+        .collect();
+    let text = format!(
+        r#"(component
+            {imports}
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $h {funcs})
+            (export "{export}" (instance $h)))"#
+    );
+    wat::parse_str(text).expect("test component")
+}
+
+fn check(dir: &Path, name: &str, bytes: &[u8]) -> (i32, String) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let out = helpers::bin().arg("check").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap(), text)
+}
+
+const HANDLER: &str = "wasm-listeners:listener/handler@0.1.0";
+const FUNCS: &[&str] = &["handle", "validate-settings"];
+
+#[test]
+fn refusals_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("core.wasm", wat::parse_str("(module)").unwrap(), "core WebAssembly module, not a component"),
+        ("text.wasm", b"hello".to_vec(), "not a WebAssembly file"),
+        (
+            "other-world.wasm",
+            component("wasi:cli/run@0.2.0", &["run"], &[]),
+            "does not export `wasm-listeners:listener/handler`, so it does not implement the `listener` world (it exports: wasi:cli/run@0.2.0)",
+        ),
+        (
+            "future.wasm",
+            component("wasm-listeners:listener/handler@0.2.0", FUNCS, &[]),
+            "built for wasm-listeners:listener@0.2.0, this runtime supports wasm-listeners:listener@0.1.0",
+        ),
+        (
+            "http.wasm",
+            component(HANDLER, FUNCS, &["wasi:http/outgoing-handler@0.2.0"]),
+            "imports `wasi:http/outgoing-handler@0.2.0`, which wasm-listeners does not provide",
+        ),
+        (
+            "no-validate.wasm",
+            component(HANDLER, &["handle"], &[]),
+            "has no function `validate-settings`",
+        ),
+        (
+            "bad-signature.wasm",
+            component(HANDLER, FUNCS, &[]),
+            "does not match the contract",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let (code, out) = check(dir.path(), name, &bytes);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(
+            out.contains(expected),
+            "{name}: expected `{expected}` in: {out}"
+        );
+    }
+}
+
+#[test]
+fn examples_pass_and_list_their_imports() {
+    for guest in ["send-email", "queue-forward", "runaway", "sandbox-probe"] {
+        let out = helpers::bin()
+            .arg("check")
+            .arg(helpers::guest(guest))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{guest}: {text}");
+        assert!(
+            text.contains("implements wasm-listeners:listener@0.1.0"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn check_runs_validate_settings_when_given_settings() {
+    let email = helpers::guest("send-email");
+    let out = helpers::bin()
+        .args(["check", "--setting", "from=kinto@example.org"])
+        .arg(&email)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("settings: listener-error"), "{text}");
+    assert!(
+        text.contains("recipients"),
+        "the error names the missing setting: {text}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let out = helpers::bin()
+        .args(["check", "/nonexistent.wasm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent.wasm"));
+}

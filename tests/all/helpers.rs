@@ -1,0 +1,149 @@
+//! Shared test helpers: guest programs built from source once per run, engines, listeners
+//! and events.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasm_listeners::engine::LoadedComponent;
+use wasm_listeners::event::{self, Incoming, Source};
+use wasm_listeners::host::email::{Email, EmailBackend, EmailBackendError};
+use wasm_listeners::host::queue::{QueueBackend, QueueBackendError};
+use wasm_listeners::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+use wasm_listeners::{Capabilities, Delivery, Engine, EngineConfig, Listener, ListenerSpec};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A Kinto fixture file of `tests/fixtures/kinto-events`.
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/kinto-events").join(name)
+}
+
+/// The `index`-th event of a fixture file.
+pub fn fixture_event(name: &str, index: usize) -> Incoming {
+    let bytes = std::fs::read(fixture(name)).expect("reading fixture");
+    let mut events = event::parse_events(&bytes).expect("parsing fixture");
+    events.swap_remove(index)
+}
+
+/// The path of an example listener (`examples/<name>`), built for wasm32-wasip2 from
+/// source the first time a test asks (guest test programs are built by the harness).
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(build_examples);
+    let dir = dir.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+fn build_examples() -> Result<PathBuf, String> {
+    let examples = repo().join("examples");
+    let target = examples.join("target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
+        .current_dir(&examples)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the example guests: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the example guests failed: {status} (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"));
+    }
+    Ok(target.join("wasm32-wasip2/release"))
+}
+
+/// One engine per test (they are cheap), with a small pool.
+pub fn engine() -> Engine {
+    engine_with(EngineConfig {
+        max_instances: 8,
+        ..EngineConfig::default()
+    })
+}
+
+pub fn engine_with(config: EngineConfig) -> Engine {
+    Engine::new(config).expect("engine")
+}
+
+/// Loads an example guest.
+pub async fn load(engine: &Engine, name: &str) -> LoadedComponent {
+    let bytes = std::fs::read(guest(name)).expect("reading guest");
+    let loaded = engine.load(&bytes).await;
+    loaded.unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+/// A spec that allows every sender, recipient and queue, with `settings`.
+pub fn open_spec(name: &str, settings: &[(&str, &str)]) -> ListenerSpec {
+    let mut spec = ListenerSpec::new(name);
+    spec.settings = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spec.email = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
+    spec.queue = QueuePolicy::deny_all().with_layer(QueueRules::allow_all());
+    spec
+}
+
+/// A listener of guest `guest` with `settings`, backends that only record.
+pub async fn listener(engine: &Engine, guest: &str, settings: &[(&str, &str)]) -> Listener {
+    let spec = open_spec(guest, settings);
+    engine
+        .listener(
+            &load(engine, guest).await,
+            spec,
+            Capabilities::record_only(),
+        )
+        .expect("listener")
+}
+
+/// The delivery of `incoming` from the CLI, first attempt.
+pub fn delivery(incoming: &Incoming) -> Delivery {
+    Delivery {
+        event_id: incoming.event.id(),
+        attempt: 1,
+        phase: incoming.phase,
+        source: Source::Cli,
+    }
+}
+
+/// Backends whose email and queue calls never return, and that say when one started.
+#[derive(Debug, Default, Clone)]
+pub struct Hanging {
+    pub entered: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl EmailBackend for Hanging {
+    async fn send(&self, _: &Email) -> Result<(), EmailBackendError> {
+        self.entered.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[async_trait::async_trait]
+impl QueueBackend for Hanging {
+    async fn push(&self, _: &str, _: &[u8]) -> Result<(), QueueBackendError> {
+        self.entered.notify_one();
+        std::future::pending().await
+    }
+}
+
+/// A queue backend that keeps what it was given.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder {
+    pub pushes: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+#[async_trait::async_trait]
+impl QueueBackend for Recorder {
+    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
+        let mut pushes = self.pushes.lock().unwrap();
+        pushes.push((queue.to_owned(), payload.to_vec()));
+        Ok(())
+    }
+}
+
+/// The `wasm-listeners` binary built for this test run.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasm-listeners"))
+}
