@@ -89,8 +89,8 @@ async fn queue_forward_pushes_the_payload_to_the_configured_list() {
     assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.log);
     let pushes = recorder.pushes.lock().unwrap().clone();
     assert_eq!(pushes.len(), 1);
-    assert_eq!(pushes[0].0, "kinto-jobs");
-    let pushed: serde_json::Value = serde_json::from_slice(&pushes[0].1).unwrap();
+    assert_eq!(pushes[0].queue, "kinto-jobs");
+    let pushed: serde_json::Value = serde_json::from_slice(&pushes[0].payload).unwrap();
     assert_eq!(pushed, serde_json::Value::Object(incoming.event.payload()));
 }
 

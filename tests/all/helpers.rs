@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasm_listeners::engine::LoadedComponent;
 use wasm_listeners::event::{self, Incoming, Source};
 use wasm_listeners::host::email::{Email, EmailBackend, EmailBackendError};
-use wasm_listeners::host::queue::{QueueBackend, QueueBackendError};
+use wasm_listeners::host::queue::{QueueBackend, QueueBackendError, QueuePush};
 use wasm_listeners::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 use wasm_listeners::{Capabilities, Delivery, Engine, EngineConfig, Listener, ListenerSpec};
 
@@ -131,14 +131,17 @@ impl QueueBackend for Hanging {
 /// A queue backend that keeps what it was given.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
-    pub pushes: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    pub pushes: Arc<Mutex<Vec<QueuePush>>>,
 }
 
 #[async_trait::async_trait]
 impl QueueBackend for Recorder {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
         let mut pushes = self.pushes.lock().unwrap();
-        pushes.push((queue.to_owned(), payload.to_vec()));
+        pushes.push(QueuePush {
+            queue: queue.to_owned(),
+            payload: payload.to_vec(),
+        });
         Ok(())
     }
 }

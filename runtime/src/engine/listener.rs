@@ -119,7 +119,7 @@ impl std::fmt::Debug for Listener {
 
 /// The export a call runs.
 enum Export {
-    Handle(wit::Event, wit::Context),
+    Handle(Box<(wit::Event, wit::Context)>),
     ValidateSettings(Vec<(String, String)>),
 }
 
@@ -131,7 +131,7 @@ impl Export {
     ) -> wasmtime::Result<Result<(), ListenerError>> {
         let handler = bindings.wasm_listeners_listener_handler();
         match self {
-            Export::Handle(event, context) => handler.call_handle(store, &event, &context).await,
+            Export::Handle(call) => handler.call_handle(store, &call.0, &call.1).await,
             Export::ValidateSettings(settings) => {
                 let verdict = handler.call_validate_settings(store, &settings).await?;
                 Ok(verdict.map_err(ListenerError::Permanent))
@@ -201,7 +201,8 @@ impl Listener {
     pub async fn call(&self, event: &Event, delivery: &Delivery, part: Part) -> CallReport {
         let event = convert::event(event);
         let context = convert::context(delivery, &self.name, part);
-        self.run(part, Export::Handle(event, context)).await
+        self.run(part, Export::Handle(Box::new((event, context))))
+            .await
     }
 
     /// Runs `validate-settings` on the listener's settings: `ok`, or a permanent

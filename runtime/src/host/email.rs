@@ -99,7 +99,7 @@ impl EmailCtx {
             Some(from) => parse(&from)?,
             None => return Err(SendError::InvalidAddress("no sender: set `from`".into())),
         };
-        if !p.permits_sender(&from.email.to_string()) {
+        if !p.permits_sender(from.email.as_ref()) {
             let why = format!("sender {} is not allowed by the policy", from.email);
             return Err(SendError::NotPermitted(why));
         }
@@ -133,7 +133,7 @@ impl EmailCtx {
     fn recipients(&self, list: &[String]) -> Result<Vec<String>, SendError> {
         let check = |text: &String| {
             let mailbox = parse(text)?;
-            if !self.policy.permits_recipient(&mailbox.email.to_string()) {
+            if !self.policy.permits_recipient(mailbox.email.as_ref()) {
                 let why = format!("recipient {} is not allowed by the policy", mailbox.email);
                 return Err(SendError::NotPermitted(why));
             }
