@@ -14,20 +14,32 @@
 //! - [`host`]: the capabilities a guest imports (`email`, `queue`, `log`, `settings`), each
 //!   with its context, policy check and backend trait.
 //! - `bindings`: the one `bindgen!` of the contract; only `engine` and `host` use it.
+//! - [`backends`]: the real email (SMTP, outbox) and queue (Redis, embedded) backends.
+//! - [`store`]: the embedded SQLite store for everything that must survive a restart.
 //! - [`policy`]: deny-by-default, layered rules for email and queues.
 //! - [`limits`]: per-call limits and their defaults.
-//! - [`cli`]: the `wasm-listeners` commands (`check`, `invoke`).
+//! - [`config`]: the operator's TOML configuration, checked at start-up.
+//! - [`dispatch`]: which listeners an event goes to, in which order, and the verdict.
+//! - [`api`]: the HTTP API (`POST /v1/events`, `GET /healthz`); names no wasmtime type.
+//! - [`service`]: builds backends, listeners and the API from a [`config::Config`]; serves.
+//! - [`cli`]: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `queue`).
 //!
-//! Dependencies point one way: `cli -> engine -> host -> bindings -> wit/`, with `event`,
-//! `policy` and `limits` as leaves everyone may use.
+//! Dependencies point one way: `cli -> service -> {api, backends, store} -> dispatch -> engine
+//! -> host -> bindings -> wit/`, with `event`, `config`, `policy` and `limits` as leaves.
 
+pub mod backends;
 mod bindings;
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod dispatch;
 pub mod engine;
 pub mod event;
 pub mod host;
 pub mod limits;
 pub mod policy;
+// pub mod service; (enabled once the backends land)
+pub mod store;
 
 pub use engine::outcome::{CallReport, ErrorKind, Outcome, Part};
 pub use engine::{Capabilities, Delivery, Engine, EngineConfig, Listener, ListenerSpec};

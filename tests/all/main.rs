@@ -8,5 +8,8 @@ mod cli;
 mod delivery;
 mod helpers;
 mod limits;
+mod queues;
 mod roundtrip;
 mod sandbox;
+mod servers;
+mod smtp;

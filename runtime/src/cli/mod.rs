@@ -5,7 +5,9 @@
 
 mod check;
 mod invoke;
+mod queue;
 mod report;
+// mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +27,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Run a listener once on an event; emails and queue pushes are recorded, not sent.
     Invoke(invoke::InvokeArgs),
+    /// Read the embedded store's queues (where pushes land when no Redis is configured).
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
 }
 
 /// Runs the parsed command line.
@@ -37,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Check(args) => check::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
+            Command::Queue(command) => queue::run(command).await,
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))

@@ -89,7 +89,8 @@ impl fmt::Display for Action {
 }
 
 /// Where the event was when Kinto emitted it (WIT `phase`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// `ResourceChanged` / `ResourceRead`: inside the request, before the commit.
     BeforeCommit,

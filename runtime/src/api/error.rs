@@ -1,0 +1,51 @@
+//! The one error type of the HTTP API: client errors say what was wrong and how to fix
+//! it; internal errors are logged and hidden.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: the message names the field and what to do.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is over the limit.
+    #[error("the request body is over the limit of {limit} bytes ([server] max_body_bytes)")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Ingestion needs the operator token.
+    #[error("this route needs the operator token: send `Authorization: Bearer <[server] operator_token>`")]
+    Unauthorized,
+    /// Something failed on our side: logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "internal error answering a request");
+        }
+        let status = self.status();
+        let body = serde_json::json!({
+            "error": status.canonical_reason().unwrap_or("error"),
+            "message": self.to_string(),
+        });
+        (status, Json(body)).into_response()
+    }
+}

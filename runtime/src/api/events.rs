@@ -1,0 +1,85 @@
+//! `POST /v1/events`: a Kinto event (listener shape or bare kinto-redis payload), or a JSON
+//! list of them, runs through the sync listeners while the caller waits.
+//!
+//! Status: 200 when every listener that ran ended `ok`; [`STATUS_PERMANENT_FAILURE`] (422)
+//! when one failed permanently (the Kinto plugin raises, so Kinto fails the request and
+//! rolls back, as with a raising Python listener); [`STATUS_TRANSIENT_FAILURE`] (503) when
+//! one failed in a way a retry may fix. The body always lists each listener's outcome,
+//! fuel and duration.
+
+use super::{ApiError, AppState};
+use crate::dispatch::{EventRun, Verdict};
+use crate::event::{self, Source};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A listener failed permanently: the run stopped there.
+pub const STATUS_PERMANENT_FAILURE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+/// A listener failed transiently (its error, a deadline, no capacity): retry later.
+pub const STATUS_TRANSIENT_FAILURE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+
+/// The answer to `POST /v1/events`.
+#[derive(Debug, Serialize)]
+pub struct EventsResponse {
+    /// The worst verdict over the events.
+    pub verdict: Verdict,
+    /// One entry per event, in order; events after a permanent failure do not run.
+    pub events: Vec<EventRun>,
+}
+
+pub(super) async fn post_events(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<EventsResponse>), ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
+            limit: state.max_body_bytes,
+        },
+        _ => ApiError::BadRequest(rejection.body_text()),
+    })?;
+    let events = event::parse_events(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if events.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body is an empty list: post one Kinto event, or a list of them".into(),
+        ));
+    }
+    let mut response = EventsResponse {
+        verdict: Verdict::Ok,
+        events: Vec::with_capacity(events.len()),
+    };
+    for incoming in &events {
+        let run = state.dispatcher.run_sync(incoming, Source::Http).await;
+        response.verdict = worst(response.verdict, run.verdict);
+        response.events.push(run);
+        if response.verdict == Verdict::PermanentFailure {
+            break;
+        }
+    }
+    Ok((status(response.verdict), Json(response)))
+}
+
+fn worst(a: Verdict, b: Verdict) -> Verdict {
+    let rank = |v| match v {
+        Verdict::Ok => 0,
+        Verdict::TransientFailure => 1,
+        Verdict::PermanentFailure => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn status(verdict: Verdict) -> StatusCode {
+    match verdict {
+        Verdict::Ok => StatusCode::OK,
+        Verdict::TransientFailure => STATUS_TRANSIENT_FAILURE,
+        Verdict::PermanentFailure => STATUS_PERMANENT_FAILURE,
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP API: `POST /v1/events` runs the sync listeners while the caller waits;
+//! `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
+//!
+//! # Layout
+//! - `mod.rs`: the router, its state, body limit and token check.
+//! - `events.rs`: `POST /v1/events`.
+//! - `error.rs`: [`ApiError`], the one error type.
+
+mod error;
+mod events;
+
+pub use error::ApiError;
+pub use events::{EventsResponse, STATUS_PERMANENT_FAILURE, STATUS_TRANSIENT_FAILURE};
+
+use crate::config::Secret;
+use crate::dispatch::Dispatcher;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configured listeners.
+    pub dispatcher: Dispatcher,
+    /// Required on ingestion when set.
+    pub operator_token: Option<Secret>,
+    /// Largest body any route accepts.
+    pub max_body_bytes: usize,
+}
+
+/// The API's routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_body_bytes;
+    let ingest = post(events::post_events).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        require_token,
+    ));
+    Router::new()
+        .route("/v1/events", ingest)
+        .route("/healthz", get(healthz))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Refuses, on every route, a body whose declared length is over the limit; a body without
+/// a declared length is cut at the limit when a handler reads it (`DefaultBodyLimit`).
+async fn limit_body(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = state.max_body_bytes;
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    Ok(next.run(request).await)
+}
+
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &state.operator_token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.expose().as_bytes())) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Compares without stopping at the first difference, so timing does not tell how much of
+/// a guessed token was right.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let differences = given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    given.len() == expected.len() && differences == 0
+}

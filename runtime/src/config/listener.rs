@@ -1,0 +1,100 @@
+//! One `[[listener]]` block.
+
+use crate::event::Action;
+use crate::limits::Limits;
+use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// When a listener runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Inside the caller's request, on events before commit: the caller waits for the
+    /// outcome, as a Kinto listener does.
+    #[default]
+    Sync,
+    /// From the durable queue, on committed events, by workers.
+    Async,
+}
+
+/// A listener, as configured. Kinto's `kinto.event_listeners.<name>.*` keys map as:
+/// `use` -> `component`, `actions` -> `actions`, `resources` -> `resources`, every other
+/// key -> `settings` (SMTP `server`/`tls`/`username`/`password` go to `[email.smtp]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Its name: in logs, reports and the guest's `context.listener`.
+    pub name: String,
+    /// The component file (relative to the configuration file).
+    pub component: PathBuf,
+    /// Default `sync`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Actions it receives. Default, as in Kinto: create, update, delete.
+    #[serde(default = "default_actions", deserialize_with = "actions")]
+    pub actions: Vec<Action>,
+    /// Resource names it receives (`bucket`, `collection`, `group`, `record`, ...).
+    /// Absent: every resource.
+    pub resources: Option<Vec<String>>,
+    /// Its settings (strings), read by the guest with `settings.get`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// `[listener.limits]`: per-call limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[listener.email]`: the senders and recipients it may use. Default: none.
+    #[serde(default)]
+    pub email: EmailRules,
+    /// `[listener.queue]`: the queues it may push to. Default: none.
+    #[serde(default)]
+    pub queue: QueueRules,
+}
+
+fn default_actions() -> Vec<Action> {
+    vec![Action::Create, Action::Update, Action::Delete]
+}
+
+fn actions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Action>, D::Error> {
+    let words = Vec::<String>::deserialize(d)?;
+    let parse = |w: &String| w.parse::<Action>().map_err(serde::de::Error::custom);
+    words.iter().map(parse).collect()
+}
+
+impl ListenerConfig {
+    pub(super) fn check(&self, max_memory_bytes: u64) -> Result<(), String> {
+        let name = &self.name;
+        if name.trim().is_empty() {
+            return Err("a [[listener]] has an empty `name`".into());
+        }
+        if self.limits.memory_bytes > max_memory_bytes {
+            return Err(format!(
+                "listener `{name}`: limits.memory_bytes = {} is over [engine] max_memory_mib ({max_memory_bytes} bytes)",
+                self.limits.memory_bytes
+            ));
+        }
+        if self.limits.fuel == 0 || self.limits.deadline.is_zero() {
+            return Err(format!("listener `{name}`: limits.fuel and limits.deadline_ms must be above 0"));
+        }
+        Ok(())
+    }
+
+    /// The engine's view of this listener, under the operator's ceilings.
+    pub fn spec(&self, operator: &super::Config) -> crate::ListenerSpec {
+        let mut email = EmailPolicy::deny_all()
+            .with_layer(operator.email.ceiling())
+            .with_layer(self.email.clone());
+        email.default_sender = operator.email.default_sender.clone();
+        let queue = QueuePolicy::deny_all()
+            .with_layer(operator.queue.ceiling())
+            .with_layer(self.queue.clone());
+        crate::ListenerSpec {
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            limits: self.limits.clone(),
+            email,
+            queue,
+        }
+    }
+}

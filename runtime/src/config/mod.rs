@@ -1,0 +1,351 @@
+//! The operator's configuration: one TOML file, one typed tree.
+//!
+//! Unknown keys are refused with their name, defaults are named constants, secrets print as
+//! `[redacted]`, and every problem is found at start-up, naming the key or listener.
+//! `config/example.toml` at the top of the repository shows every key.
+//!
+//! # Layout
+//! - `mod.rs`: the tree and its loading.
+//! - `listener.rs`: one `[[listener]]` block.
+//! - `secret.rs`: [`Secret`].
+
+mod listener;
+mod secret;
+#[cfg(test)]
+mod tests;
+
+pub use listener::{ListenerConfig, Mode};
+pub use secret::Secret;
+
+use crate::policy::{EmailRules, QueueRules};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where `serve` listens by default: loopback only, so no token is needed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+/// Largest request body any route accepts.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+/// Where the embedded store and the outbox live, relative to the configuration file.
+pub const DEFAULT_DATA_DIR: &str = "data";
+/// SMTP commands time out after this long.
+pub const DEFAULT_SMTP_TIMEOUT_MS: u64 = 10_000;
+/// Idle SMTP connections kept for reuse.
+pub const DEFAULT_SMTP_POOL_SIZE: usize = 4;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, or not the expected shape (the message names the key and line).
+    #[error("configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml/serde said.
+        message: String,
+    },
+    /// Well-formed, but inconsistent.
+    #[error("configuration {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[engine]`.
+    #[serde(default)]
+    pub engine: EngineSection,
+    /// `[email]`: the operator's email settings and ceiling.
+    #[serde(default)]
+    pub email: EmailConfig,
+    /// `[queue]`: the operator's queue settings and ceiling.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// `[[listener]]` blocks, in order: sync listeners run in this order.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port of the HTTP API. Default [`DEFAULT_LISTEN`].
+    pub listen: SocketAddr,
+    /// Bearer token required by event ingestion. Required when `listen` is not loopback.
+    pub operator_token: Option<Secret>,
+    /// See [`DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// Embedded store and outbox folder. Default [`DEFAULT_DATA_DIR`], relative to the file.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().expect("a valid constant address"),
+            operator_token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+        }
+    }
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Calls in flight at once (instance pool size).
+    pub max_instances: u32,
+    /// Largest memory limit a listener may have, in MiB.
+    pub max_memory_mib: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        let defaults = crate::EngineConfig::default();
+        EngineSection {
+            max_instances: defaults.max_instances,
+            max_memory_mib: defaults.max_memory_bytes >> 20,
+        }
+    }
+}
+
+/// `[email]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `[email.smtp]`: send through this server. Without it, messages are written as `.eml`
+    /// files into `outbox`.
+    pub smtp: Option<SmtpConfig>,
+    /// The outbox folder. Default `<data_dir>/outbox`.
+    pub outbox: Option<PathBuf>,
+    /// Sender of messages that name none.
+    pub default_sender: Option<String>,
+    /// The operator's ceiling on senders (every listener's own list is checked too).
+    /// Default `["*"]`: no ceiling beyond the listeners' lists.
+    pub allowed_senders: Vec<String>,
+    /// The operator's ceiling on recipients. Default `["*"]`.
+    pub allowed_recipients: Vec<String>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp: None,
+            outbox: None,
+            default_sender: None,
+            allowed_senders: vec!["*".into()],
+            allowed_recipients: vec!["*".into()],
+        }
+    }
+}
+
+impl EmailConfig {
+    /// The operator's layer of every listener's email policy.
+    pub fn ceiling(&self) -> EmailRules {
+        EmailRules {
+            allowed_senders: self.allowed_senders.clone(),
+            allowed_recipients: self.allowed_recipients.clone(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a local relay, a test server). The tutorial's `tls = false`.
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587). The tutorial's `tls = true`.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[email.smtp]`: the host's SMTP server; never visible to guests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Port; default 25 (`none`), 587 (`starttls`) or 465 (`tls`).
+    pub port: Option<u16>,
+    /// Default `starttls`.
+    #[serde(default = "default_tls")]
+    pub tls: SmtpTls,
+    /// Login, if the server wants one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<Secret>,
+    /// See [`DEFAULT_SMTP_TIMEOUT_MS`].
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_ms: u64,
+    /// See [`DEFAULT_SMTP_POOL_SIZE`].
+    #[serde(default = "default_smtp_pool")]
+    pub pool_size: usize,
+}
+
+impl SmtpConfig {
+    /// The configured port, or the usual one for the TLS mode.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        })
+    }
+}
+
+fn default_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+fn default_smtp_timeout() -> u64 {
+    DEFAULT_SMTP_TIMEOUT_MS
+}
+fn default_smtp_pool() -> usize {
+    DEFAULT_SMTP_POOL_SIZE
+}
+
+/// `[queue]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// `redis://[user:password@]host:port/db`. Without it, pushes land in the embedded
+    /// store (`wasm-listeners queue pop NAME` reads them back).
+    pub redis_url: Option<Secret>,
+    /// The operator's ceiling on queue names. Default `["*"]`.
+    pub allowed: Vec<String>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            redis_url: None,
+            allowed: vec!["*".into()],
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The operator's layer of every listener's queue policy.
+    pub fn ceiling(&self) -> QueueRules {
+        QueueRules {
+            allowed: self.allowed.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a configuration file. Relative paths in it are relative to
+    /// the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base).map_err(|e| e.at(path))
+    }
+
+    /// Parses and checks configuration text; relative paths are joined to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.check().map_err(|message| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message,
+        })?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let server = &self.server;
+        if !server.listen.ip().is_loopback() && server.operator_token.is_none() {
+            return Err(format!(
+                "[server] listen = \"{}\" is not a loopback address: set [server] operator_token, which event ingestion then requires",
+                server.listen
+            ));
+        }
+        let max_memory = self.engine.max_memory_mib << 20;
+        let mut names = std::collections::HashSet::new();
+        for l in &self.listeners {
+            if !names.insert(l.name.as_str()) {
+                return Err(format!("two [[listener]] blocks are named `{}`", l.name));
+            }
+            l.check(max_memory)?;
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        join(&mut self.server.data_dir);
+        if let Some(outbox) = &mut self.email.outbox {
+            join(outbox);
+        }
+        for l in &mut self.listeners {
+            join(&mut l.component);
+        }
+    }
+
+    /// The outbox folder: `[email] outbox`, else `<data_dir>/outbox`.
+    pub fn outbox(&self) -> PathBuf {
+        let default = || self.server.data_dir.join("outbox");
+        self.email.outbox.clone().unwrap_or_else(default)
+    }
+
+    /// The embedded store's file: `<data_dir>/wasm-listeners.sqlite3`.
+    pub fn store_path(&self) -> PathBuf {
+        self.server.data_dir.join("wasm-listeners.sqlite3")
+    }
+
+    /// The engine settings.
+    pub fn engine_config(&self) -> crate::EngineConfig {
+        crate::EngineConfig {
+            max_instances: self.engine.max_instances,
+            max_memory_bytes: self.engine.max_memory_mib << 20,
+            ..crate::EngineConfig::default()
+        }
+    }
+}
+
+impl ConfigError {
+    fn at(self, file: &Path) -> ConfigError {
+        match self {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: file.to_owned(),
+                message,
+            },
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                path: file.to_owned(),
+                message,
+            },
+            read => read,
+        }
+    }
+}

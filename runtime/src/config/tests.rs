@@ -1,0 +1,68 @@
+use super::*;
+use crate::event::Action;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/wl"))
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_example_and_tutorial_files_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    for name in ["example.toml", "tutorial.toml"] {
+        let config = Config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.listeners.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn defaults_and_relative_paths() {
+    let c = parse("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n").unwrap();
+    assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.listeners[0].component, Path::new("/etc/wl/a.wasm"));
+    assert_eq!(c.listeners[0].actions, [Action::Create, Action::Update, Action::Delete]);
+    assert_eq!(c.listeners[0].mode, Mode::Sync);
+    assert_eq!(c.store_path(), Path::new("/etc/wl/data/wasm-listeners.sqlite3"));
+    assert_eq!(c.outbox(), Path::new("/etc/wl/data/outbox"));
+    let spec = c.listeners[0].spec(&c);
+    assert!(!spec.email.permits_recipient("a@example.org"), "deny by default");
+}
+
+#[test]
+fn unknown_keys_and_words_are_named() {
+    let e = error("[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n");
+    assert!(e.contains("unknown field `port`"), "{e}");
+    let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\ncolour = 1\n");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\nactions = [\"create\", \"explode\"]\n");
+    assert!(e.contains("explode") && e.contains("create, update, delete, read"), "{e}");
+    let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\nmode = \"later\"\n");
+    assert!(e.contains("later"), "{e}");
+}
+
+#[test]
+fn inconsistencies_name_the_listener_or_key() {
+    let e = error("[server]\nlisten = \"0.0.0.0:8888\"\n");
+    assert!(e.contains("operator_token"), "{e}");
+    assert!(parse("[server]\nlisten = \"0.0.0.0:8888\"\noperator_token = \"t\"\n").is_ok());
+    let two = "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n".repeat(2);
+    assert!(error(&two).contains("two [[listener]] blocks are named `a`"));
+    let big = "[[listener]]\nname = \"big\"\ncomponent = \"a.wasm\"\n[listener.limits]\nmemory_bytes = 999999999999\n";
+    assert!(error(big).contains("listener `big`"));
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = parse(
+        "[server]\noperator_token = \"tok-123\"\n[email.smtp]\nhost = \"h\"\npassword = \"pw-456\"\n[queue]\nredis_url = \"redis://:pw-789@h/0\"\n",
+    )
+    .unwrap();
+    let shown = format!("{c:?}");
+    for secret in ["tok-123", "pw-456", "pw-789"] {
+        assert!(!shown.contains(secret), "{secret} printed in {shown}");
+    }
+    assert_eq!(c.email.smtp.unwrap().password.unwrap().expose(), "pw-456");
+}

@@ -1,0 +1,157 @@
+//! Routing events to listeners: which listeners an event is for, in which order, and what
+//! the caller is told.
+//!
+//! Sync listeners run inside the caller's request, in configuration order, on events
+//! before commit (and on events whose phase is unknown, such as a kinto-redis payload,
+//! which kinto-redis itself emits from inside the request). The run stops at the first
+//! permanent failure, as Kinto stops at the first listener that raises. Events after commit
+//! are for async listeners only: an event is only ever routed to listeners of its mode.
+
+use crate::event::{Action, Incoming, Phase, Source};
+use crate::{CallReport, Delivery, Listener, Outcome};
+use serde::Serialize;
+
+/// A listener and the events it wants.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The listener.
+    pub listener: Listener,
+    /// Actions it receives.
+    pub actions: Vec<Action>,
+    /// Resource names it receives; `None`: all.
+    pub resources: Option<Vec<String>>,
+}
+
+impl Route {
+    /// Whether an event with this action and resource is for this listener.
+    pub fn wants(&self, action: Action, resource_name: &str) -> bool {
+        let resource_ok = self
+            .resources
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|x| x == resource_name));
+        self.actions.contains(&action) && resource_ok
+    }
+}
+
+/// What the caller of a sync run is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every listener that ran ended `ok` (or none was for this event).
+    Ok,
+    /// A listener failed in a way that may pass on retry (transient error, deadline,
+    /// capacity); the others still ran.
+    TransientFailure,
+    /// A listener failed permanently; the listeners after it did not run.
+    PermanentFailure,
+}
+
+/// One listener's part in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerRun {
+    /// The listener's name.
+    pub name: String,
+    /// How its last call ended (the first part that failed, or the last part).
+    pub outcome: Outcome,
+    /// Calls made (one per part).
+    pub calls: usize,
+    /// Fuel burned over all calls.
+    pub fuel_consumed: u64,
+    /// Time spent over all calls, in microseconds.
+    pub duration_us: u64,
+    /// Emails the backend accepted.
+    pub emails: usize,
+    /// Queue pushes the backend accepted.
+    pub queue_pushes: usize,
+}
+
+/// The outcome of one event's sync run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRun {
+    /// The event's id.
+    pub event_id: String,
+    /// Before or after commit.
+    pub phase: Phase,
+    /// What the caller should do.
+    pub verdict: Verdict,
+    /// The listeners that ran, in order.
+    pub listeners: Vec<ListenerRun>,
+}
+
+/// The configured listeners, split by mode, in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct Dispatcher {
+    sync: Vec<Route>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over the sync listeners, in order.
+    pub fn new(sync: Vec<Route>) -> Dispatcher {
+        Dispatcher { sync }
+    }
+
+    /// The sync routes, in order.
+    pub fn sync_routes(&self) -> &[Route] {
+        &self.sync
+    }
+
+    /// Runs the sync listeners an event is for.
+    pub async fn run_sync(&self, incoming: &Incoming, source: Source) -> EventRun {
+        let event = &incoming.event;
+        let delivery = Delivery {
+            event_id: event.id(),
+            attempt: 1,
+            phase: incoming.phase,
+            source,
+        };
+        let mut run = EventRun {
+            event_id: delivery.event_id.clone(),
+            phase: incoming.phase,
+            verdict: Verdict::Ok,
+            listeners: Vec::new(),
+        };
+        if incoming.phase == Phase::AfterCommit {
+            return run;
+        }
+        let routes = self.sync.iter();
+        for route in routes.filter(|r| r.wants(event.action, &event.resource_name)) {
+            let reports = route.listener.deliver(event, &delivery).await;
+            let listener_run = summarise(route.listener.name(), &reports, &delivery);
+            let outcome = listener_run.outcome.clone();
+            run.listeners.push(listener_run);
+            if outcome.is_ok() {
+                continue;
+            }
+            if !outcome.is_retryable() {
+                run.verdict = Verdict::PermanentFailure;
+                break;
+            }
+            run.verdict = Verdict::TransientFailure;
+        }
+        run
+    }
+}
+
+fn summarise(name: &str, reports: &[CallReport], delivery: &Delivery) -> ListenerRun {
+    let outcome = reports.last().map_or(Outcome::Ok, |r| r.outcome.clone());
+    let fuel_consumed = reports.iter().map(|r| r.fuel_consumed).sum();
+    let duration = reports.iter().map(|r| r.duration).sum::<std::time::Duration>();
+    let run = ListenerRun {
+        name: name.to_owned(),
+        outcome,
+        calls: reports.len(),
+        fuel_consumed,
+        duration_us: duration.as_micros().try_into().unwrap_or(u64::MAX),
+        emails: reports.iter().map(|r| r.emails.len()).sum(),
+        queue_pushes: reports.iter().map(|r| r.queue_pushes.len()).sum(),
+    };
+    tracing::info!(
+        listener = name,
+        event_id = %delivery.event_id,
+        outcome = %run.outcome,
+        fuel = run.fuel_consumed,
+        duration_us = run.duration_us,
+        "listener ran"
+    );
+    run
+}
