@@ -1,0 +1,31 @@
+//! Queue pushes into the embedded store, when no Redis is configured:
+//! `wasm-listeners queue pop NAME` reads them back.
+
+use crate::host::queue::{QueueBackend, QueueBackendError};
+use crate::store::Store;
+
+/// Pushes onto the embedded store's queues.
+#[derive(Debug, Clone)]
+pub struct EmbeddedQueue {
+    store: Store,
+}
+
+impl EmbeddedQueue {
+    /// A backend writing into `store`.
+    pub fn new(store: Store) -> EmbeddedQueue {
+        EmbeddedQueue { store }
+    }
+
+    /// The store it writes into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[async_trait::async_trait]
+impl QueueBackend for EmbeddedQueue {
+    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
+        let pushed = self.store.push(queue, payload).await;
+        pushed.map_err(|e| QueueBackendError(e.to_string()))
+    }
+}

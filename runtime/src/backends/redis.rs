@@ -1,0 +1,180 @@
+//! Queue pushes onto Redis lists (`LPUSH`, as kinto-redis does, so `BRPOP` consumers keep
+//! working). The only file that names the `redis` crate.
+//!
+//! The connection is redis's `ConnectionManager`, created lazily: start-up never waits for
+//! Redis nor fails when it is down. A lost connection is re-established on the next push;
+//! while Redis is down each push fails within [`RedisOptions::push_timeout`] with a
+//! [`QueueBackendError`] (the guest sees `unavailable`, a transient error), and nothing else
+//! in the process is held up. The URL may hold a password: messages name `host:port` only.
+
+use crate::config::Secret;
+use crate::host::queue::{QueueBackend, QueueBackendError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError};
+use std::time::Duration;
+
+/// How long one attempt to open a connection (TCP and handshake) may take.
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long Redis may take to answer one command.
+pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one push may take in all, reconnecting included: the bound on how long a
+/// listener waits for a Redis that is down.
+pub const DEFAULT_REDIS_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Attempts after the first when (re)connecting, before the waiting pushes fail; the next
+/// push starts a new round.
+pub const DEFAULT_REDIS_CONNECT_RETRIES: usize = 2;
+/// Pause before the first retry of a connection; it doubles (with jitter) up to the max.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Timeouts and retries of the Redis connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// See [`DEFAULT_REDIS_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// See [`DEFAULT_REDIS_RESPONSE_TIMEOUT`].
+    pub response_timeout: Duration,
+    /// See [`DEFAULT_REDIS_PUSH_TIMEOUT`].
+    pub push_timeout: Duration,
+    /// See [`DEFAULT_REDIS_CONNECT_RETRIES`].
+    pub connect_retries: usize,
+}
+
+impl Default for RedisOptions {
+    /// Every timeout 2 s, 2 connection retries (100 ms, then up to 500 ms apart).
+    fn default() -> Self {
+        RedisOptions {
+            connect_timeout: DEFAULT_REDIS_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_REDIS_RESPONSE_TIMEOUT,
+            push_timeout: DEFAULT_REDIS_PUSH_TIMEOUT,
+            connect_retries: DEFAULT_REDIS_CONNECT_RETRIES,
+        }
+    }
+}
+
+/// Why the Redis backend could not be set up (never because Redis is down).
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    /// `[queue] redis_url` does not parse (the message never repeats the URL).
+    #[error("[queue] redis_url is not a Redis URL (redis://[user:password@]host:port/db): {0}")]
+    InvalidUrl(String),
+    /// Called outside a tokio runtime, which the connection's tasks need.
+    #[error("the Redis queue backend for {addr} must be created inside a tokio runtime")]
+    NoRuntime {
+        /// `host:port`.
+        addr: String,
+    },
+    /// redis refused the connection settings.
+    #[error("cannot set up the Redis connection to {addr}: {message}")]
+    Setup {
+        /// `host:port`.
+        addr: String,
+        /// What redis said.
+        message: String,
+    },
+}
+
+/// Pushes onto Redis lists with `LPUSH`, reconnecting as needed. Cheap to clone: clones
+/// share one multiplexed connection.
+#[derive(Clone)]
+pub struct RedisQueue {
+    manager: ConnectionManager,
+    addr: String,
+    push_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl RedisQueue {
+    /// A backend for `url` with [`RedisOptions::default`]. Connects on the first push, so
+    /// it succeeds while Redis is down. Must be called inside a tokio runtime.
+    pub fn new(url: &Secret) -> Result<RedisQueue, RedisSetupError> {
+        RedisQueue::with_options(url, RedisOptions::default())
+    }
+
+    /// A backend for `url` with these timeouts and retries.
+    pub fn with_options(
+        url: &Secret,
+        options: RedisOptions,
+    ) -> Result<RedisQueue, RedisSetupError> {
+        let client =
+            Client::open(url.expose()).map_err(|e| RedisSetupError::InvalidUrl(e.to_string()))?;
+        let addr = client.get_connection_info().addr().to_string();
+        // The manager spawns its tasks with `tokio::spawn`, which panics outside a runtime.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisSetupError::NoRuntime { addr });
+        }
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config(&options))
+            .map_err(|e| RedisSetupError::Setup {
+                addr: addr.clone(),
+                message: e.to_string(),
+            })?;
+        let push_timeout = options.push_timeout;
+        Ok(RedisQueue {
+            manager,
+            addr,
+            push_timeout,
+        })
+    }
+
+    /// `host:port` of the server (never the URL, which may hold a password).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    async fn lpush(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
+        // A clone shares the manager's connection: no lock, pushes are pipelined.
+        let mut conn = self.manager.clone();
+        let mut cmd = redis::cmd("LPUSH");
+        cmd.arg(queue).arg(payload);
+        cmd.query_async::<i64>(&mut conn).await.map(drop)
+    }
+
+    /// `LPUSH`, once more when the connection (not the command) failed: the manager answers
+    /// with the error of a connection lost earlier and only then reconnects, so without a
+    /// second try the first push after Redis comes back would fail. A refused or dropped
+    /// connection almost never carried the command; in the rare case it did, the item is
+    /// pushed twice, as a retried delivery would push it (at least once).
+    async fn lpush_reconnecting(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
+        match self.lpush(queue, payload).await {
+            Err(e) if e.is_connection_refusal() || e.is_connection_dropped() => {
+                self.lpush(queue, payload).await
+            }
+            done => done,
+        }
+    }
+
+    fn unavailable(&self, why: impl std::fmt::Display) -> QueueBackendError {
+        QueueBackendError(format!("redis at {}: {why}", self.addr))
+    }
+}
+
+fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(Some(options.response_timeout))
+        .set_number_of_retries(options.connect_retries)
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY)
+}
+
+#[async_trait::async_trait]
+impl QueueBackend for RedisQueue {
+    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
+        let io = self.lpush_reconnecting(queue, payload);
+        match tokio::time::timeout(self.push_timeout, io).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.unavailable(e)),
+            Err(_) => Err(self.unavailable(format_args!(
+                "no answer within {} ms",
+                self.push_timeout.as_millis()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Schema migrations, keyed by `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes the file from version `i` to `i + 1`. Append, never edit: a file
+//! in the field may already be at any version. Later issues add their tables here
+//! (deliveries, invocation log, registry).
+
+use super::{sqlite, StoreError};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// The migrations, in order. Version 1: the embedded queues.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: queues. `id` orders items: a pop takes the smallest id of its queue (FIFO, as a
+    // `BRPOP` consumer sees an `LPUSH`ed list). AUTOINCREMENT never reuses an id, so an
+    // item pushed after a pop never sorts before an older one.
+    "CREATE TABLE queue_items (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         queue TEXT NOT NULL,
+         payload BLOB NOT NULL,
+         pushed_at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX queue_items_by_queue ON queue_items (queue, id);",
+];
+
+/// The schema version this build ends at.
+pub(super) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Applies every migration the file lacks. Each runs in its own `BEGIN IMMEDIATE`
+/// transaction that re-reads the version first: two processes opening a new file at once
+/// take turns, and the second finds nothing left to do.
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    loop {
+        match apply_next(conn).map_err(|e| sqlite(path, e))? {
+            Step::Applied => continue,
+            Step::UpToDate => return Ok(()),
+            Step::TooNew(found) => {
+                let (path, known) = (path.to_owned(), latest());
+                return Err(StoreError::TooNew { path, found, known });
+            }
+        }
+    }
+}
+
+enum Step {
+    Applied,
+    UpToDate,
+    TooNew(i64),
+}
+
+fn apply_next(conn: &mut Connection) -> rusqlite::Result<Step> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let Some(sql) = usize::try_from(version)
+        .ok()
+        .and_then(|v| MIGRATIONS.get(v))
+    else {
+        return Ok(if version > latest() {
+            Step::TooNew(version)
+        } else {
+            Step::UpToDate
+        });
+    };
+    tx.execute_batch(sql)?;
+    tx.pragma_update(None, "user_version", version + 1)?;
+    tx.commit()?;
+    Ok(Step::Applied)
+}
