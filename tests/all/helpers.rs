@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use wasm_listeners::engine::LoadedComponent;
 use wasm_listeners::event::{self, Incoming, Source};
 use wasm_listeners::host::email::{Email, EmailBackend, EmailBackendError};
@@ -114,7 +115,7 @@ pub struct Hanging {
 
 #[async_trait::async_trait]
 impl EmailBackend for Hanging {
-    async fn send(&self, _: &Email) -> Result<(), EmailBackendError> {
+    async fn send(&self, _: &Email, _: Instant) -> Result<(), EmailBackendError> {
         self.entered.notify_one();
         std::future::pending().await
     }

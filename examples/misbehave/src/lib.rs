@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `ok` | returns `Ok` |
 //! | `alloc` | allocates setting `mib` MiB (default 1), touches every page, logs `allocated N MiB`; past the memory limit the allocation fails and the guest traps (2048 or more is over wasm32's 2 GiB and panics at once) |
-//! | `email` | sends one email from setting `from` (optional) to `to`, subject `probe`; returns its error |
+//! | `email` | sends one email from setting `from` (optional) to `to`, and `cc`, `bcc` if set, subject `probe`; returns its error |
 //! | `queue` | pushes setting `payload` (default empty) onto queue `name`; returns its error |
 //! | `panic` | panics |
 //! | `fail-transient`, `fail-permanent` | returns that error |
@@ -36,7 +36,7 @@ impl Listener for Misbehave {
         match settings.require("mode")? {
             "ok" => Ok(()),
             "alloc" => modes::alloc(number(&settings, "mib", 1)?),
-            "email" => modes::email(settings.get("from"), settings.require("to")?),
+            "email" => modes::email(&settings),
             "queue" => modes::queue(settings.require("name")?, settings.get("payload")),
             "panic" => panic!("misbehave: panicking as asked"),
             "fail-transient" => Err(Error::transient("misbehave: failing as asked")),

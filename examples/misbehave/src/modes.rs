@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use wasm_listeners_sdk::email::Email;
-use wasm_listeners_sdk::{info, queue, Event, Objects, Result};
+use wasm_listeners_sdk::{info, queue, Event, Objects, Result, Settings};
 
 const MIB: usize = 1 << 20;
 /// Touch one byte per 4 KiB so every page of the allocation is really used.
@@ -23,13 +23,19 @@ pub(crate) fn alloc(mib: usize) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn email(from: Option<&str>, to: &str) -> Result<()> {
-    let email = Email::new().to(to).subject("probe").body("probe");
-    let email = match from {
-        Some(from) => email.from(from),
-        None => email,
-    };
-    Ok(email.send()?)
+/// Settings `from` (optional), `to`, `cc` and `bcc` (optional).
+pub(crate) fn email(settings: &Settings) -> Result<()> {
+    let mut email = Email::new().to(settings.require("to")?);
+    if let Some(from) = settings.get("from") {
+        email = email.from(from);
+    }
+    if let Some(cc) = settings.get("cc") {
+        email = email.cc(cc);
+    }
+    if let Some(bcc) = settings.get("bcc") {
+        email = email.bcc(bcc);
+    }
+    Ok(email.subject("probe").body("probe").send()?)
 }
 
 pub(crate) fn queue(name: &str, payload: Option<&str>) -> Result<()> {

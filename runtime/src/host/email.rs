@@ -2,17 +2,18 @@
 //!
 //! The backend is a trait so that the capability's logic is tested without a network and
 //! `invoke` records messages instead of sending them; the SMTP and outbox backends live
-//! behind it.
+//! behind it (`backends::mail`, which also parses addresses).
 
-use super::before_deadline;
+use super::DeadlineExceeded;
+use crate::backends::mail::{parse_address, Address};
 use crate::bindings::email::{Host, Message, SendError};
 use crate::policy::EmailPolicy;
-use lettre::message::Mailbox;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A message that passed the policy: addresses parsed and normalised by lettre.
+/// A message that passed the policy, its addresses parsed and normalised
+/// ([`crate::backends::mail::parse_address`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Email {
     /// The sender (`Name <addr>` or `addr`).
@@ -42,13 +43,31 @@ pub enum EmailBackendError {
     /// The server refused the message (SMTP 5xx).
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The call's deadline passed before the point of no return: nothing was sent.
+    #[error("the deadline passed before the message was handed over")]
+    Deadline,
 }
 
 /// Sends messages that passed the policy.
+///
+/// # The deadline contract
+///
+/// The capability does not race [`EmailBackend::send`] against the deadline itself, since
+/// cutting a transaction after the server has taken the message would make a retry send it
+/// twice. Instead the backend:
+///
+/// - returns [`EmailBackendError::Deadline`] when `deadline` passes *before* the point of
+///   no return (for SMTP: the server accepting the `DATA` command), having sent nothing;
+/// - once past that point, finishes the transaction whatever the deadline says (bounded by
+///   its own timeout) and reports the real result, even if the caller's future is dropped
+///   meanwhile.
+///
+/// A backend that hangs anyway is still stopped by the engine's backstop, a little after
+/// the deadline.
 #[async_trait::async_trait]
 pub trait EmailBackend: Send + Sync + 'static {
     /// Sends one message; returns once the server accepted it.
-    async fn send(&self, email: &Email) -> Result<(), EmailBackendError>;
+    async fn send(&self, email: &Email, deadline: Instant) -> Result<(), EmailBackendError>;
 }
 
 /// Sends nothing: the message only shows in the call's report (`invoke`).
@@ -57,7 +76,7 @@ pub struct RecordOnly;
 
 #[async_trait::async_trait]
 impl EmailBackend for RecordOnly {
-    async fn send(&self, _: &Email) -> Result<(), EmailBackendError> {
+    async fn send(&self, _: &Email, _: Instant) -> Result<(), EmailBackendError> {
         Ok(())
     }
 }
@@ -99,8 +118,8 @@ impl EmailCtx {
             Some(from) => parse(&from)?,
             None => return Err(SendError::InvalidAddress("no sender: set `from`".into())),
         };
-        if !p.permits_sender(from.email.as_ref()) {
-            let why = format!("sender {} is not allowed by the policy", from.email);
+        if !p.permits_sender(&from.address) {
+            let why = format!("sender {} is not allowed by the policy", from.address);
             return Err(SendError::NotPermitted(why));
         }
         let count = m.to.len() + m.cc.len() + m.bcc.len();
@@ -119,11 +138,11 @@ impl EmailCtx {
         let reply_to = m.reply_to.as_deref().map(parse).transpose()?;
         self.check_sizes(&m.subject, &m.body, m.html_body.as_deref())?;
         Ok(Email {
-            from: from.to_string(),
+            from: from.display,
             to,
             cc,
             bcc,
-            reply_to: reply_to.map(|r| r.to_string()),
+            reply_to: reply_to.map(|r| r.display),
             subject: m.subject,
             body: m.body,
             html_body: m.html_body,
@@ -132,12 +151,12 @@ impl EmailCtx {
 
     fn recipients(&self, list: &[String]) -> Result<Vec<String>, SendError> {
         let check = |text: &String| {
-            let mailbox = parse(text)?;
-            if !self.policy.permits_recipient(mailbox.email.as_ref()) {
-                let why = format!("recipient {} is not allowed by the policy", mailbox.email);
+            let parsed = parse(text)?;
+            if !self.policy.permits_recipient(&parsed.address) {
+                let why = format!("recipient {} is not allowed by the policy", parsed.address);
                 return Err(SendError::NotPermitted(why));
             }
-            Ok(mailbox.to_string())
+            Ok(parsed.display)
         };
         list.iter().map(check).collect()
     }
@@ -160,10 +179,8 @@ impl EmailCtx {
     }
 }
 
-fn parse(address: &str) -> Result<Mailbox, SendError> {
-    address
-        .parse::<Mailbox>()
-        .map_err(|e| SendError::InvalidAddress(format!("`{address}`: {e}")))
+fn parse(address: &str) -> Result<Address, SendError> {
+    parse_address(address).map_err(SendError::InvalidAddress)
 }
 
 impl Host for EmailCtx {
@@ -172,14 +189,19 @@ impl Host for EmailCtx {
             Ok(email) => email,
             Err(refused) => return Ok(Err(refused)),
         };
-        let sent = before_deadline(self.deadline, "email", self.backend.send(&email)).await?;
-        Ok(match sent {
+        // No `before_deadline` here: the backend honours the deadline itself, up to the
+        // point of no return (see `EmailBackend`).
+        Ok(match self.backend.send(&email, self.deadline).await {
             Ok(()) => {
                 self.sent.push(email);
                 Ok(())
             }
             Err(EmailBackendError::Transient(m)) => Err(SendError::TransientFailure(m)),
             Err(EmailBackendError::Permanent(m)) => Err(SendError::PermanentFailure(m)),
+            Err(EmailBackendError::Deadline) => {
+                let capability = "email";
+                return Err(wasmtime::Error::new(DeadlineExceeded { capability }));
+            }
         })
     }
 }
@@ -227,6 +249,26 @@ mod tests {
             c.admit(message("not an address")),
             Err(SendError::InvalidAddress(_))
         ));
+    }
+
+    /// A backend whose deadline always passed before the point of no return.
+    struct TooLate;
+
+    #[async_trait::async_trait]
+    impl EmailBackend for TooLate {
+        async fn send(&self, _: &Email, _: Instant) -> Result<(), EmailBackendError> {
+            Err(EmailBackendError::Deadline)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_deadline_is_the_deadline_trap() {
+        let policy = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
+        let mut c = EmailCtx::new(Arc::new(policy), Arc::new(TooLate), Instant::now());
+        let trap = c.send(message("ops@example.org")).await.unwrap_err();
+        let deadline = trap.downcast_ref::<DeadlineExceeded>();
+        assert_eq!(deadline.map(|d| d.capability), Some("email"), "{trap:?}");
+        assert!(c.sent.is_empty());
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! The email backends, and the one file of the crate that names lettre: address parsing,
+//! building a message (headers only through lettre's builders), [`SmtpBackend`] and
+//! [`OutboxBackend`].
+//!
+//! # The DATA rule
+//!
+//! Once an SMTP server has accepted the `DATA` command, cutting the transaction short
+//! leaves it unknown whether the message went out, and a retry of the event may send it
+//! twice. So [`SmtpBackend`] runs everything up to and including `DATA`'s `354` against the
+//! call's deadline (past it: drop the connection, nothing was sent, return
+//! [`EmailBackendError::Deadline`]), and the rest (the content, the final reply) in a task
+//! of its own, bounded only by the command timeout: dropping the caller's future (the
+//! engine's backstop) does not cut the message in half.
+
+use crate::config::{SmtpConfig, SmtpTls};
+use crate::host::email::{Email, EmailBackend, EmailBackendError};
+use lettre::address::Envelope;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// An email address as lettre parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// Normalised for headers: `Name <user@host>`, or `user@host` when there is no name.
+    pub display: String,
+    /// The bare address, `user@host`: what policies match.
+    pub address: String,
+}
+
+/// Parses `name <user@host>` or `user@host`; the error says why it does not parse.
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    let mailbox: Mailbox = text.parse().map_err(|e| format!("`{text}`: {e}"))?;
+    Ok(Address {
+        display: mailbox.to_string(),
+        address: mailbox.email.to_string(),
+    })
+}
+
+/// Builds the message with lettre's builders only: lettre encodes every header, so no
+/// guest text can add one; Bcc goes into the envelope and never into the headers.
+fn build(email: &Email) -> Result<Message, EmailBackendError> {
+    let mut builder = Message::builder()
+        .from(mailbox(&email.from)?)
+        .subject(email.subject.as_str());
+    for to in &email.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    for cc in &email.cc {
+        builder = builder.cc(mailbox(cc)?);
+    }
+    for bcc in &email.bcc {
+        builder = builder.bcc(mailbox(bcc)?);
+    }
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to(mailbox(reply_to)?);
+    }
+    let plain = email.body.clone();
+    let built = match &email.html_body {
+        None => builder.singlepart(SinglePart::plain(plain)),
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(plain, html.clone())),
+    };
+    built.map_err(|e| EmailBackendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// An address of an admitted [`Email`]; they all parsed once already.
+fn mailbox(text: &str) -> Result<Mailbox, EmailBackendError> {
+    text.parse()
+        .map_err(|e| EmailBackendError::Permanent(format!("`{text}`: {e}")))
+}
+
+/// Writes every message as `<uuid>.eml` into a folder: the backend when no SMTP server is
+/// configured. It ignores the deadline: a local write is quick and cannot be half-sent.
+#[derive(Debug, Clone)]
+pub struct OutboxBackend {
+    dir: PathBuf,
+    transport: AsyncFileTransport<Tokio1Executor>,
+}
+
+impl OutboxBackend {
+    /// An outbox writing into `dir`, created (with its parents) if missing.
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<OutboxBackend> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        let transport = AsyncFileTransport::new(&dir);
+        Ok(OutboxBackend { dir, transport })
+    }
+
+    /// The folder messages are written into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait::async_trait]
+impl EmailBackend for OutboxBackend {
+    async fn send(&self, email: &Email, _deadline: Instant) -> Result<(), EmailBackendError> {
+        let message = build(email)?;
+        match self.transport.send(message).await {
+            Ok(_id) => Ok(()),
+            Err(e) => {
+                // The folder is the host's business: logged, not told to the guest.
+                let dir = self.dir.display();
+                tracing::warn!(%dir, error = %e, "cannot write into the outbox");
+                let why = format!("cannot write into the outbox: {e}");
+                Err(EmailBackendError::Transient(why))
+            }
+        }
+    }
+}
+
+/// Why an `[email.smtp]` section cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("[email.smtp]: {0}")]
+pub struct SmtpConfigError(String);
+
+/// How the connection is secured, with the TLS settings it needs.
+#[derive(Clone)]
+enum Security {
+    Plain,
+    Starttls(TlsParameters),
+    ImplicitTls(TlsParameters),
+}
+
+/// What every connection to the server shares.
+struct Server {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    /// Bounds each command, and the whole connection set-up (TCP, TLS, EHLO, login).
+    timeout: Duration,
+    /// Idle connections kept for reuse.
+    pool_size: usize,
+    /// A std mutex: it is only held to push or pop, never across an await.
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+}
+
+/// Sends through the host's SMTP server (the server and its credentials are never visible
+/// to guests). Cheap to clone; clones share the pool.
+///
+/// The pool keeps up to `pool_size` idle connections: one is reused only after it answers
+/// `NOOP` (else it is dropped and the next one, or a new connection, is tried); a connection
+/// that saw any error is dropped, never pooled; when the pool is full, a finished connection
+/// is closed with `QUIT`. Connections in use are not capped here: the engine's instance
+/// pool bounds the calls in flight.
+#[derive(Clone)]
+pub struct SmtpBackend {
+    server: Arc<Server>,
+}
+
+impl std::fmt::Debug for SmtpBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpBackend")
+            .field("host", &self.server.host)
+            .field("port", &self.server.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpBackend {
+    /// A backend for `config`. TLS (STARTTLS or implicit) goes through rustls and checks the
+    /// server's certificate against the webpki roots and `host`; login uses PLAIN or LOGIN,
+    /// only when `username` is set. No connection is made until the first message.
+    pub fn new(config: &SmtpConfig) -> Result<SmtpBackend, SmtpConfigError> {
+        let server = Server {
+            host: config.host.clone(),
+            port: config.port(),
+            security: security(config)?,
+            credentials: credentials(config)?,
+            hello: ClientId::default(),
+            timeout: Duration::from_millis(config.timeout_ms),
+            pool_size: config.pool_size,
+            idle: Mutex::new(Vec::new()),
+        };
+        if server.timeout.is_zero() {
+            return Err(SmtpConfigError("timeout_ms must be above 0".into()));
+        }
+        if server.credentials.is_some() && matches!(server.security, Security::Plain) {
+            let host = &server.host;
+            tracing::warn!(%host, "[email.smtp] logs in over an unencrypted connection (tls = \"none\")");
+        }
+        let server = Arc::new(server);
+        Ok(SmtpBackend { server })
+    }
+}
+
+fn security(config: &SmtpConfig) -> Result<Security, SmtpConfigError> {
+    let tls = || {
+        TlsParameters::new_rustls(config.host.clone())
+            .map_err(|e| SmtpConfigError(format!("TLS for host `{}`: {e}", config.host)))
+    };
+    Ok(match config.tls {
+        SmtpTls::None => Security::Plain,
+        SmtpTls::Starttls => Security::Starttls(tls()?),
+        SmtpTls::Tls => Security::ImplicitTls(tls()?),
+    })
+}
+
+fn credentials(config: &SmtpConfig) -> Result<Option<Credentials>, SmtpConfigError> {
+    match (&config.username, &config.password) {
+        (Some(user), Some(password)) => Ok(Some(Credentials::new(
+            user.clone(),
+            password.expose().to_owned(),
+        ))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(SmtpConfigError(
+            "`username` is set without `password`".into(),
+        )),
+        (None, Some(_)) => Err(SmtpConfigError(
+            "`password` is set without `username`".into(),
+        )),
+    }
+}
+
+#[async_trait::async_trait]
+impl EmailBackend for SmtpBackend {
+    async fn send(&self, email: &Email, deadline: Instant) -> Result<(), EmailBackendError> {
+        let message = build(email)?;
+        let content = message.formatted();
+        let envelope = message.envelope();
+        if Instant::now() >= deadline {
+            return Err(EmailBackendError::Deadline);
+        }
+        let opened = self.server.open(envelope, content.is_ascii());
+        let conn = match tokio::time::timeout_at(deadline.into(), opened).await {
+            Err(_elapsed) => return Err(EmailBackendError::Deadline),
+            Ok(conn) => conn?,
+        };
+        // Past the point of no return: finish in a task of its own.
+        let server = self.server.clone();
+        let finishing = tokio::spawn(async move { server.finish(conn, content).await });
+        finishing.await.unwrap_or_else(|e| {
+            Err(EmailBackendError::Transient(format!(
+                "the SMTP task failed: {e}"
+            )))
+        })
+    }
+}
+
+impl Server {
+    /// A connection on which `MAIL`, `RCPT` and `DATA` succeeded: the server waits for the
+    /// content. On error the connection is dropped (the server discards the transaction).
+    async fn open(
+        &self,
+        envelope: &Envelope,
+        ascii: bool,
+    ) -> Result<AsyncSmtpConnection, EmailBackendError> {
+        let mut conn = self.checkout().await?;
+        let options = self.mail_options(&conn, envelope, ascii)?;
+        let from = envelope.from().cloned();
+        self.step(conn.command(Mail::new(from, options))).await?;
+        for to in envelope.to() {
+            self.step(conn.command(Rcpt::new(to.clone(), Vec::new())))
+                .await?;
+        }
+        self.step(conn.command(Data)).await?;
+        Ok(conn)
+    }
+
+    /// Sends the content and reads the final reply; keeps the connection if it went well.
+    async fn finish(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        content: Vec<u8>,
+    ) -> Result<(), EmailBackendError> {
+        self.step(conn.message(&content)).await?;
+        self.checkin(conn);
+        Ok(())
+    }
+
+    /// `MAIL FROM` parameters, as lettre's own `send` chooses them.
+    fn mail_options(
+        &self,
+        conn: &AsyncSmtpConnection,
+        envelope: &Envelope,
+        ascii: bool,
+    ) -> Result<Vec<MailParameter>, EmailBackendError> {
+        let info = conn.server_info();
+        let refuse = |what: &str| {
+            let why = format!("{what}, which the SMTP server does not support");
+            Err(EmailBackendError::Permanent(why))
+        };
+        let mut options = Vec::new();
+        let addresses = envelope.from().into_iter().chain(envelope.to());
+        if !addresses.map(AsRef::<str>::as_ref).all(str::is_ascii) {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                return refuse("an address is not ASCII (SMTPUTF8)");
+            }
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !ascii {
+            if !info.supports_feature(Extension::EightBitMime) {
+                return refuse("the message is not ASCII (8BITMIME)");
+            }
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        Ok(options)
+    }
+
+    /// An idle connection that still answers `NOOP`, else a new one.
+    async fn checkout(&self) -> Result<AsyncSmtpConnection, EmailBackendError> {
+        while let Some(mut conn) = self.take_idle() {
+            let alive = tokio::time::timeout(self.timeout, conn.test_connected()).await;
+            if matches!(alive, Ok(true)) && !conn.has_broken() {
+                return Ok(conn);
+            }
+        }
+        self.connect().await
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.pop()
+    }
+
+    /// Keeps a connection for reuse, or says goodbye when the pool is full.
+    fn checkin(&self, mut conn: AsyncSmtpConnection) {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < self.pool_size {
+                idle.push(conn);
+                return;
+            }
+        }
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(timeout, conn.quit()).await;
+        });
+    }
+
+    /// Connects, secures and logs in. Any failure here is the host's server or
+    /// configuration, never the message: transient, whatever the reply code. The details
+    /// (which server, which step) go to the runtime's log, not to the guest.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, EmailBackendError> {
+        let error = match tokio::time::timeout(self.timeout, self.session()).await {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no session within {} ms", self.timeout.as_millis()),
+        };
+        let (host, port) = (&self.host, self.port);
+        tracing::warn!(%host, port, %error, "cannot open an SMTP session");
+        let why = "the SMTP server is unavailable (connecting, TLS or login failed)";
+        Err(EmailBackendError::Transient(why.into()))
+    }
+
+    async fn session(&self) -> Result<AsyncSmtpConnection, SmtpError> {
+        let implicit = match &self.security {
+            Security::ImplicitTls(tls) => Some(tls.clone()),
+            _ => None,
+        };
+        let address = (self.host.as_str(), self.port);
+        let mut conn =
+            AsyncSmtpConnection::connect_tokio1(address, None, &self.hello, implicit, None).await?;
+        if let Security::Starttls(tls) = &self.security {
+            conn.starttls(tls.clone(), &self.hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// One command of a transaction, bounded by the command timeout.
+    async fn step<T>(
+        &self,
+        command: impl Future<Output = Result<T, SmtpError>>,
+    ) -> Result<T, EmailBackendError> {
+        match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => Err(EmailBackendError::Transient(format!(
+                "the SMTP server did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// A 5xx reply is permanent; a 4xx reply, an I/O error, a disconnect or a garbled reply is
+/// transient. The text (the server's reply) is for the guest: it names no host.
+fn classify(error: &SmtpError) -> EmailBackendError {
+    let message = format!("SMTP server: {error}");
+    if error.is_permanent() {
+        EmailBackendError::Permanent(message)
+    } else {
+        EmailBackendError::Transient(message)
+    }
+}
+
+#[cfg(test)]
+mod tests;

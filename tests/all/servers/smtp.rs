@@ -1,0 +1,224 @@
+//! A real SMTP server for one test: aiosmtpd on a free port of 127.0.0.1, with its default
+//! handler, which prints every message it accepts (headers, aiosmtpd's `X-Peer`, body).
+//! The harness reads that output so a test can wait for a message; killed on drop.
+//!
+//! The interpreter is `$WASM_LISTENERS_PYTHON` (`scripts/dev test` sets it to the `.venv`
+//! it installs aiosmtpd into), else `<repo>/.venv/bin/python`, else `python3`.
+
+use crate::helpers;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasm_listeners::config::{SmtpConfig, SmtpTls};
+
+/// How long a fresh server may take to greet.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`SmtpServer::wait_for`] waits for a message.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ports tried: another process may take the free port we picked before aiosmtpd binds it.
+const PORT_ATTEMPTS: usize = 5;
+/// The lines around each message in the default handler's output.
+const MESSAGE_BEGINS: &str = "---------- MESSAGE FOLLOWS ----------";
+const MESSAGE_ENDS: &str = "------------ END MESSAGE ------------";
+
+/// A running aiosmtpd and the messages it printed so far.
+#[derive(Debug)]
+pub struct SmtpServer {
+    port: u16,
+    child: Child,
+    messages: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpServer {
+    /// Starts a server on a free port and waits until it greets.
+    pub fn start() -> SmtpServer {
+        let mut last = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match SmtpServer::spawn_and_wait(free_port()) {
+                Ok(server) => return server,
+                Err(why) => last = why,
+            }
+        }
+        panic!(
+            "cannot start aiosmtpd: run `scripts/dev test`, which installs it in .venv ({last})"
+        );
+    }
+
+    /// `[email.smtp]` for this server (see [`config`]).
+    pub fn config(&self) -> SmtpConfig {
+        config(self.port)
+    }
+
+    /// Every message received so far, as printed (headers, blank line, body), with a
+    /// quoted-printable body decoded as a mail reader shows it.
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// The first message containing `text`, waiting up to [`MESSAGE_TIMEOUT`] for it.
+    pub async fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + MESSAGE_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(found) = self.messages().into_iter().find(|m| m.contains(text)) {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen = self.messages();
+        panic!("no message containing {text:?} within {MESSAGE_TIMEOUT:?}; received: {seen:#?}");
+    }
+
+    fn spawn_and_wait(port: u16) -> Result<SmtpServer, String> {
+        let mut child = spawn(port)?;
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let mut server = SmtpServer {
+            port,
+            child,
+            messages: Arc::default(),
+        };
+        let messages = server.messages.clone();
+        std::thread::spawn(move || collect(stdout, &messages));
+        // On error, dropping the server kills it.
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("aiosmtpd exited at start: {status}"));
+            }
+            if greets(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("no SMTP greeting within {START_TIMEOUT:?}"))
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(port: u16) -> Result<Child, String> {
+    let listen = format!("127.0.0.1:{port}");
+    // `-u`: unbuffered, so each message shows as soon as it is accepted.
+    Command::new(python())
+        .args(["-u", "-m", "aiosmtpd", "-n", "-l", &listen])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(quiet())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", python()))
+}
+
+fn python() -> String {
+    if let Ok(python) = std::env::var("WASM_LISTENERS_PYTHON") {
+        return python;
+    }
+    let venv = helpers::repo().join(".venv/bin/python");
+    match venv.exists() {
+        true => venv.display().to_string(),
+        false => "python3".into(),
+    }
+}
+
+/// Splits the handler's output into messages (echoed when `TEST_LOG` is set).
+fn collect(stdout: ChildStdout, messages: &Mutex<Vec<String>>) {
+    let mut current: Option<Vec<String>> = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if std::env::var_os("TEST_LOG").is_some() {
+            println!("aiosmtpd: {line}");
+        }
+        match (line.as_str(), current.as_mut()) {
+            (MESSAGE_BEGINS, _) => current = Some(Vec::new()),
+            (MESSAGE_ENDS, Some(lines)) => {
+                messages.lock().unwrap().push(readable(&lines.join("\n")));
+                current = None;
+            }
+            (_, Some(lines)) => lines.push(line),
+            (_, None) => {}
+        }
+    }
+}
+
+/// `message` with `\n` line ends and a quoted-printable body decoded (lettre picks that
+/// encoding for lines over 76 characters, as the tutorial's user id line is).
+pub fn readable(message: &str) -> String {
+    let message = message.replace("\r\n", "\n");
+    let (headers, body) = message.split_once("\n\n").unwrap_or((&message, ""));
+    if !headers.contains("Content-Transfer-Encoding: quoted-printable") {
+        return message.clone();
+    }
+    format!("{headers}\n\n{}", decode_quoted_printable(body))
+}
+
+/// Soft line breaks (`=` at the end of a line) joined, `=XX` escapes decoded.
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let mut bytes = joined.bytes();
+    while let Some(b) = bytes.next() {
+        let escaped = match b {
+            b'=' => bytes.clone().take(2).collect::<Vec<u8>>(),
+            _ => Vec::new(),
+        };
+        let hex = std::str::from_utf8(&escaped).ok();
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(decoded) if escaped.len() == 2 => {
+                out.push(decoded);
+                bytes.nth(1);
+            }
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// aiosmtpd's log, shown only when `TEST_LOG` is set.
+fn quiet() -> Stdio {
+    if std::env::var_os("TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
+/// `[email.smtp]` for a server on 127.0.0.1:`port`: plain text, no login, 5 s timeout,
+/// 2 idle connections.
+pub fn config(port: u16) -> SmtpConfig {
+    SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: Some(port),
+        tls: SmtpTls::None,
+        username: None,
+        password: None,
+        timeout_ms: 5_000,
+        pool_size: 2,
+    }
+}
+
+/// A port that was free a moment ago (bind port 0, note it, release it): also a port
+/// nobody listens on, for tests of a dead server.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
+    listener.local_addr().expect("a bound address").port()
+}
+
+/// Whether a server on `port` sends an SMTP `220` greeting.
+fn greets(port: u16) -> bool {
+    let addr = (Ipv4Addr::LOCALHOST, port).into();
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut code = [0u8; 3];
+    stream.read_exact(&mut code).is_ok() && &code == b"220"
+}
