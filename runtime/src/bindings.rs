@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use wasm_listeners::listener::{email, log, queue, settings, types};
+pub use self::wasm_listeners::listener::{email, log, queue, settings, types};
 
 /// The package name and version this runtime implements, as in `wit/listener.wit`.
 pub const PACKAGE: &str = "wasm-listeners:listener";

@@ -135,7 +135,10 @@ impl Dispatcher {
 fn summarise(name: &str, reports: &[CallReport], delivery: &Delivery) -> ListenerRun {
     let outcome = reports.last().map_or(Outcome::Ok, |r| r.outcome.clone());
     let fuel_consumed = reports.iter().map(|r| r.fuel_consumed).sum();
-    let duration = reports.iter().map(|r| r.duration).sum::<std::time::Duration>();
+    let duration = reports
+        .iter()
+        .map(|r| r.duration)
+        .sum::<std::time::Duration>();
     let run = ListenerRun {
         name: name.to_owned(),
         outcome,

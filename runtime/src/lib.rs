@@ -27,9 +27,9 @@
 //! Dependencies point one way: `cli -> service -> {api, backends, store} -> dispatch -> engine
 //! -> host -> bindings -> wit/`, with `event`, `config`, `policy` and `limits` as leaves.
 
+pub mod api;
 pub mod backends;
 mod bindings;
-pub mod api;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
@@ -38,7 +38,7 @@ pub mod event;
 pub mod host;
 pub mod limits;
 pub mod policy;
-// pub mod service; (enabled once the backends land)
+pub mod service;
 pub mod store;
 
 pub use engine::outcome::{CallReport, ErrorKind, Outcome, Part};

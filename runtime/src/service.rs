@@ -78,7 +78,10 @@ async fn set_up(
 ) -> anyhow::Result<Route> {
     let path = l.component.display();
     let bytes = std::fs::read(&l.component).with_context(|| format!("cannot read {path}"))?;
-    let loaded = engine.load(&bytes).await.with_context(|| format!("{path}"))?;
+    let loaded = engine
+        .load(&bytes)
+        .await
+        .with_context(|| format!("{path}"))?;
     let listener = engine.listener(&loaded, l.spec(config), capabilities.clone())?;
     let verdict = listener.validate_settings().await;
     if !verdict.outcome.is_ok() {

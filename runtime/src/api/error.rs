@@ -39,7 +39,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(e) = &self {
-            tracing::error!(error = format!("{e:#}"), "internal error answering a request");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "internal error answering a request"
+            );
         }
         let status = self.status();
         let body = serde_json::json!({

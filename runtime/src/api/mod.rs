@@ -43,7 +43,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", ingest)
         .route("/healthz", get(healthz))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_body,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -7,7 +7,7 @@ mod check;
 mod invoke;
 mod queue;
 mod report;
-// mod serve;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run a listener once on an event; emails and queue pushes are recorded, not sent.
     Invoke(invoke::InvokeArgs),
+    /// Serve the HTTP API: `POST /v1/events` runs the sync listeners of the configuration.
+    Serve(serve::ServeArgs),
     /// Read the embedded store's queues (where pushes land when no Redis is configured).
     #[command(subcommand)]
     Queue(queue::QueueCommand),
@@ -43,6 +45,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Check(args) => check::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::Queue(command) => queue::run(command).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))

@@ -75,7 +75,9 @@ impl ListenerConfig {
             ));
         }
         if self.limits.fuel == 0 || self.limits.deadline.is_zero() {
-            return Err(format!("listener `{name}`: limits.fuel and limits.deadline_ms must be above 0"));
+            return Err(format!(
+                "listener `{name}`: limits.fuel and limits.deadline_ms must be above 0"
+            ));
         }
         Ok(())
     }

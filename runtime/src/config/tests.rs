@@ -23,12 +23,21 @@ fn defaults_and_relative_paths() {
     let c = parse("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n").unwrap();
     assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
     assert_eq!(c.listeners[0].component, Path::new("/etc/wl/a.wasm"));
-    assert_eq!(c.listeners[0].actions, [Action::Create, Action::Update, Action::Delete]);
+    assert_eq!(
+        c.listeners[0].actions,
+        [Action::Create, Action::Update, Action::Delete]
+    );
     assert_eq!(c.listeners[0].mode, Mode::Sync);
-    assert_eq!(c.store_path(), Path::new("/etc/wl/data/wasm-listeners.sqlite3"));
+    assert_eq!(
+        c.store_path(),
+        Path::new("/etc/wl/data/wasm-listeners.sqlite3")
+    );
     assert_eq!(c.outbox(), Path::new("/etc/wl/data/outbox"));
     let spec = c.listeners[0].spec(&c);
-    assert!(!spec.email.permits_recipient("a@example.org"), "deny by default");
+    assert!(
+        !spec.email.permits_recipient("a@example.org"),
+        "deny by default"
+    );
 }
 
 #[test]
@@ -37,8 +46,13 @@ fn unknown_keys_and_words_are_named() {
     assert!(e.contains("unknown field `port`"), "{e}");
     let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\ncolour = 1\n");
     assert!(e.contains("unknown field `colour`"), "{e}");
-    let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\nactions = [\"create\", \"explode\"]\n");
-    assert!(e.contains("explode") && e.contains("create, update, delete, read"), "{e}");
+    let e = error(
+        "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\nactions = [\"create\", \"explode\"]\n",
+    );
+    assert!(
+        e.contains("explode") && e.contains("create, update, delete, read"),
+        "{e}"
+    );
     let e = error("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\nmode = \"later\"\n");
     assert!(e.contains("later"), "{e}");
 }
