@@ -249,3 +249,58 @@ async fn captured_log_takes_stdio_and_stays_bounded() {
     assert!(kept <= flood.limits().log_capture_bytes, "{kept}");
     assert!(kept > flood.limits().log_capture_bytes / 2, "{kept}");
 }
+
+/// An email backend whose transaction passed its point of no return and completes
+/// `late` after the deadline, as an SMTP server slow to acknowledge the content would.
+#[derive(Debug, Clone)]
+struct CommitsLate {
+    late: Duration,
+}
+
+#[async_trait::async_trait]
+impl wasm_listeners::host::email::EmailBackend for CommitsLate {
+    async fn send(
+        &self,
+        _: &wasm_listeners::host::email::Email,
+        deadline: Instant,
+    ) -> Result<(), wasm_listeners::host::email::EmailBackendError> {
+        tokio::time::sleep_until((deadline + self.late).into()).await;
+        Ok(())
+    }
+
+    fn overrun(&self) -> Duration {
+        self.late * 2
+    }
+}
+
+#[tokio::test]
+async fn a_message_accepted_after_the_deadline_is_not_reported_as_a_deadline() {
+    let engine = helpers::engine();
+    let incoming = record_create();
+    let settings = [
+        ("mode", "email"),
+        ("from", "a@example.org"),
+        ("to", "b@example.org"),
+    ];
+    let mut spec = helpers::open_spec("late", &settings);
+    spec.limits.deadline = Duration::from_millis(200);
+    let caps = Capabilities {
+        email: Arc::new(CommitsLate {
+            late: Duration::from_millis(300),
+        }),
+        queue: Arc::new(wasm_listeners::host::queue::RecordOnly),
+    };
+    let listener = engine
+        .listener(&helpers::load(&engine, "misbehave").await, spec, caps)
+        .unwrap();
+    let report = listener
+        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
+        .await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.log);
+    assert_eq!(report.emails.len(), 1);
+    assert!(
+        report.duration >= Duration::from_millis(500),
+        "{:?}",
+        report.duration
+    );
+}

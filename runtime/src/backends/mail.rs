@@ -245,6 +245,11 @@ impl EmailBackend for SmtpBackend {
             )))
         })
     }
+
+    /// Past `DATA`, the content and the final reply are each bounded by the command timeout.
+    fn overrun(&self) -> Duration {
+        self.server.timeout * 2
+    }
 }
 
 impl Server {

@@ -17,12 +17,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 /// How long past its deadline a call may run before it is dropped regardless: a backstop
 /// for host code that does not go through `host::before_deadline`.
 const DEADLINE_BACKSTOP: Duration = Duration::from_millis(250);
+
+/// Epoch ticks a guest may still run after an email the server accepted past the deadline,
+/// to return: the call then ends with what the guest says, not with a deadline that would
+/// make a retry send the message twice. Granted once per late message.
+const LATE_COMMIT_GRACE_TICKS: u64 = 100;
 
 /// What a listener is, as configured.
 #[derive(Debug, Clone)]
@@ -222,7 +227,7 @@ impl Listener {
             let bindings = self.instantiate(&mut store).await?;
             export.call(&mut store, &bindings).await
         };
-        let timed = tokio::time::timeout_at((deadline + DEADLINE_BACKSTOP).into(), work).await;
+        let timed = tokio::time::timeout_at(self.backstop(deadline).into(), work).await;
         let outcome = match timed {
             Err(_elapsed) => Outcome::Deadline,
             Ok(Err(trap)) => classify(&trap),
@@ -245,7 +250,7 @@ impl Listener {
         let deadline = Instant::now() + self.limits.deadline;
         let mut store = self.store(deadline);
         let instantiate = self.pre.instance_pre().instantiate_async(&mut store);
-        let timed = tokio::time::timeout_at((deadline + DEADLINE_BACKSTOP).into(), instantiate);
+        let timed = tokio::time::timeout_at(self.backstop(deadline).into(), instantiate);
         let instance = match timed.await {
             Err(_elapsed) => return Err(CheckError::Instantiation(Outcome::Deadline.to_string())),
             Ok(Err(e)) => return Err(CheckError::Instantiation(classify(&e).to_string())),
@@ -255,6 +260,13 @@ impl Listener {
             Ok(_) => Ok(()),
             Err(e) => Err(CheckError::Signature(format!("{e:#}"))),
         }
+    }
+
+    /// When a call is dropped whatever it is doing: after the deadline, the time an email
+    /// transaction past its point of no return may take, and the late-commit grace.
+    fn backstop(&self, deadline: Instant) -> Instant {
+        let grace = EPOCH_TICK * LATE_COMMIT_GRACE_TICKS as u32;
+        deadline + DEADLINE_BACKSTOP + self.capabilities.email.overrun() + grace
     }
 
     /// Where an instance comes from: today always a fresh one.
@@ -288,7 +300,12 @@ impl Listener {
         let _ = store.fuel_async_yield_interval(Some(self.limits.fuel_yield_interval));
         let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis() + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(|mut store| {
+            if store.data_mut().email.take_late_commit() {
+                return Ok(UpdateDeadline::Continue(LATE_COMMIT_GRACE_TICKS));
+            }
+            Err(wasmtime::Trap::Interrupt.into())
+        });
         store
     }
 

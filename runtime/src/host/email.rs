@@ -62,12 +62,20 @@ pub enum EmailBackendError {
 ///   its own timeout) and reports the real result, even if the caller's future is dropped
 ///   meanwhile.
 ///
-/// A backend that hangs anyway is still stopped by the engine's backstop, a little after
-/// the deadline.
+/// The engine lets such a transaction finish: its backstop waits [`EmailBackend::overrun`]
+/// past the deadline, and a guest whose send completed late gets a short grace to return
+/// (see `engine::listener`), so a message the server took is never reported as a deadline.
+/// A backend that hangs anyway is still stopped by the backstop.
 #[async_trait::async_trait]
 pub trait EmailBackend: Send + Sync + 'static {
     /// Sends one message; returns once the server accepted it.
     async fn send(&self, email: &Email, deadline: Instant) -> Result<(), EmailBackendError>;
+
+    /// How long past the deadline a transaction may still run once past its point of no
+    /// return. Zero for backends that have none.
+    fn overrun(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Sends nothing: the message only shows in the call's report (`invoke`).
@@ -89,6 +97,8 @@ pub(crate) struct EmailCtx {
     attempts: u32,
     /// Messages accepted by the backend during this call.
     pub(crate) sent: Vec<Email>,
+    /// A message was accepted after the deadline: the guest gets a grace to return.
+    late_commit: bool,
 }
 
 impl EmailCtx {
@@ -104,6 +114,7 @@ impl EmailCtx {
             deadline,
             attempts: 0,
             sent: Vec::new(),
+            late_commit: false,
         }
     }
 
@@ -183,6 +194,13 @@ fn parse(address: &str) -> Result<Address, SendError> {
     parse_address(address).map_err(SendError::InvalidAddress)
 }
 
+impl EmailCtx {
+    /// Whether a message was accepted past the deadline since the last time this was asked.
+    pub(crate) fn take_late_commit(&mut self) -> bool {
+        std::mem::take(&mut self.late_commit)
+    }
+}
+
 impl Host for EmailCtx {
     async fn send(&mut self, message: Message) -> wasmtime::Result<Result<(), SendError>> {
         let email = match self.admit(message) {
@@ -194,6 +212,7 @@ impl Host for EmailCtx {
         Ok(match self.backend.send(&email, self.deadline).await {
             Ok(()) => {
                 self.sent.push(email);
+                self.late_commit |= Instant::now() >= self.deadline;
                 Ok(())
             }
             Err(EmailBackendError::Transient(m)) => Err(SendError::TransientFailure(m)),
