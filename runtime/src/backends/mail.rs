@@ -15,7 +15,8 @@
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::host::email::{Email, EmailBackend, EmailBackendError};
 use lettre::address::Envelope;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
@@ -65,10 +66,41 @@ fn build(email: &Email) -> Result<Message, EmailBackendError> {
     }
     let plain = email.body.clone();
     let built = match &email.html_body {
-        None => builder.singlepart(SinglePart::plain(plain)),
+        None => builder.singlepart(plain_part(plain)),
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(plain, html.clone())),
     };
     built.map_err(|e| EmailBackendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// Longest line SMTP carries as it is (RFC 5321, without CRLF).
+const MAX_SMTP_LINE: usize = 998;
+
+/// A plain-text body sent as it is (7bit) when it can be, as the tutorial's Python
+/// listener sends it: a reader of the raw message (an `.eml` in the outbox, a debugging SMTP
+/// server) sees the text, not quoted-printable. lettre only picks 7bit for lines of at most
+/// 76 characters, and a user id line is longer; RFC 5322 allows 998. Other bodies get
+/// lettre's choice of encoding.
+fn plain_part(body: String) -> SinglePart {
+    match seven_bit(&body) {
+        Some(crlf) => {
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(Body::dangerous_pre_encoded(
+                    crlf.into_bytes(),
+                    ContentTransferEncoding::SevenBit,
+                ))
+        }
+        None => SinglePart::plain(body),
+    }
+}
+
+/// The body with CRLF line ends, if it may travel as 7bit: ASCII, no NUL, no lone CR, lines
+/// of at most [`MAX_SMTP_LINE`] bytes (what lettre's "dangerous" pre-encoded body requires).
+fn seven_bit(body: &str) -> Option<String> {
+    let unix = body.replace("\r\n", "\n");
+    let fits = unix.lines().all(|l| l.len() <= MAX_SMTP_LINE);
+    let ok = unix.is_ascii() && !unix.contains(['\0', '\r']) && fits;
+    ok.then(|| unix.replace('\n', "\r\n"))
 }
 
 /// An address of an admitted [`Email`]; they all parsed once already.

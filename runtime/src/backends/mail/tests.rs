@@ -380,3 +380,16 @@ async fn outbox_writes_an_eml_file() {
     assert!(files[0].path().extension().is_some_and(|x| x == "eml"));
     assert!(text.contains("Subject: record created"), "{text}");
 }
+
+#[test]
+fn an_ascii_body_is_sent_as_it_is_and_others_are_encoded() {
+    let mut e = email();
+    e.body = format!("User id: basicauth:{}", "a".repeat(100));
+    let text = String::from_utf8(build(&e).unwrap().formatted()).unwrap();
+    assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{text}");
+    assert!(text.contains(&e.body), "the long line is whole: {text}");
+    e.body = "Benutzer: jürgen".into();
+    let text = String::from_utf8(build(&e).unwrap().formatted()).unwrap();
+    assert!(!text.contains("7bit"), "{text}");
+    assert!(!text.contains("jürgen"), "non-ASCII is encoded: {text}");
+}
