@@ -61,11 +61,11 @@ pub async fn run(
 async fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
     let email: Arc<dyn EmailBackend> = match &config.email.smtp {
         Some(smtp) => Arc::new(SmtpBackend::new(smtp)?),
-        None => Arc::new(OutboxBackend::new(&config.outbox())?),
+        None => Arc::new(OutboxBackend::new(config.outbox())?),
     };
     let queue: Arc<dyn QueueBackend> = match &config.queue.redis_url {
         Some(url) => Arc::new(RedisQueue::new(url)?),
-        None => Arc::new(EmbeddedQueue::new(Store::open(&config.store_path())?)),
+        None => Arc::new(EmbeddedQueue::new(Store::open(config.store_path())?)),
     };
     Ok(Capabilities { email, queue })
 }
