@@ -4,7 +4,6 @@ use serde_json::{Map, Value};
 
 use crate::bindings::types;
 use crate::objects::{Change, Objects};
-use crate::python_json;
 use crate::Context;
 
 /// What happened to the resource (Kinto's `ACTIONS`).
@@ -179,10 +178,11 @@ impl Event {
         Value::Object(map)
     }
 
-    /// [`payload`](Self::payload) as JSON text spaced like Python's `json.dumps` (`", "`,
-    /// `": "`, non-ASCII escaped): the bytes kinto-redis pushes onto its queue.
+    /// [`payload`](Self::payload) as compact JSON text in Kinto's key order: the bytes
+    /// kinto-redis pushes onto its queue (`LPUSH kinto.core.events <payload>`).
     pub fn payload_json(&self) -> String {
-        python_json::to_string(&self.payload())
+        // A `Value` always serializes.
+        serde_json::to_string(&self.payload()).unwrap_or_default()
     }
 }
 

@@ -37,7 +37,6 @@
 //! - `context`: [`Context`], how and when this call happens.
 //! - [`email`], [`queue`], [`settings`], [`log`]: one module per host capability.
 //! - `error`: the handler's [`Error`].
-//! - `python_json`: JSON text spaced as Python's `json.dumps`, for [`Event::payload_json`].
 //! - `bindings`: the generated WIT bindings, private.
 
 mod bindings;
@@ -48,7 +47,6 @@ mod event;
 mod listener;
 pub mod log;
 mod objects;
-mod python_json;
 pub mod queue;
 pub mod settings;
 

@@ -120,3 +120,45 @@ async fn queue_policy_is_checked_before_the_backend() {
     }
     assert!(recorder.pushes.lock().unwrap().is_empty());
 }
+
+/// kinto-redis's own bytes: for every entry it pushed in the fixtures, queue-forward, fed the
+/// parsed entry, pushes the very same string, so existing queue consumers see no change.
+#[tokio::test]
+async fn queue_forward_pushes_kinto_redis_bytes_exactly() {
+    let engine = helpers::engine();
+    let recorder = Recorder::default();
+    let caps = Capabilities {
+        email: Arc::new(wasm_listeners::host::email::RecordOnly),
+        queue: Arc::new(recorder.clone()),
+    };
+    let spec = helpers::open_spec("forward", &[]);
+    let loaded = helpers::load(&engine, "queue-forward").await;
+    let l = engine.listener(&loaded, spec, caps).unwrap();
+    let mut raw_entries = Vec::new();
+    for file in [
+        "redis-queue-entries.json",
+        "redis-queue-entries-emailer.json",
+    ] {
+        let bytes = std::fs::read(helpers::fixture(file)).unwrap();
+        let scenarios: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        for scenario in scenarios.as_array().unwrap() {
+            for raw in scenario["lrange"].as_array().unwrap() {
+                raw_entries.push(raw.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(raw_entries.len(), 34);
+    for raw in &raw_entries {
+        let incoming = wasm_listeners::event::parse_event(raw.as_bytes()).unwrap();
+        let report = l
+            .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
+            .await;
+        assert_eq!(report.outcome, Outcome::Ok);
+    }
+    let pushes = recorder.pushes.lock().unwrap().clone();
+    let pushed: Vec<String> = pushes
+        .iter()
+        .map(|p| String::from_utf8(p.payload.clone()).unwrap())
+        .collect();
+    assert_eq!(pushed, raw_entries);
+}

@@ -39,10 +39,10 @@ fn event(raw: types::Event) -> Event {
 fn payload_has_kintos_keys_in_kintos_order() {
     let json = event(raw_event(types::Objects::NotGiven)).payload_json();
     let expected = concat!(
-        r#"{"timestamp": 1453827335234, "action": "create", "#,
-        r#""uri": "/buckets/blog/collections/articles/records/a1", "#,
-        r#""user_id": "basicauth:a1b2", "resource_name": "record", "bucket_id": "blog", "#,
-        r#""collection_id": "articles", "record_id": "a1", "note": {"x": [1, true]}}"#,
+        r#"{"timestamp":1453827335234,"action":"create","#,
+        r#""uri":"/buckets/blog/collections/articles/records/a1","#,
+        r#""user_id":"basicauth:a1b2","resource_name":"record","bucket_id":"blog","#,
+        r#""collection_id":"articles","record_id":"a1","note":{"x":[1,true]}}"#,
     );
     assert_eq!(json, expected);
 }
