@@ -54,6 +54,18 @@ fn build_examples() -> Result<PathBuf, String> {
     Ok(target.join("wasm32-wasip2/release"))
 }
 
+/// Logs of the code under test, shown only when `TEST_LOG` is set (e.g. `TEST_LOG=1 cargo
+/// test -- --nocapture`).
+pub fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let filter = tracing_subscriber::EnvFilter::new("debug");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// One engine per test (they are cheap), with a small pool.
 pub fn engine() -> Engine {
     engine_with(EngineConfig {
@@ -63,6 +75,7 @@ pub fn engine() -> Engine {
 }
 
 pub fn engine_with(config: EngineConfig) -> Engine {
+    init_logging();
     Engine::new(config).expect("engine")
 }
 

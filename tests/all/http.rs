@@ -16,6 +16,7 @@ pub struct Server {
 impl Server {
     /// Starts the service of `config_text` (written into `dir`) on a free port.
     pub async fn start(dir: &Path, config_text: &str) -> anyhow::Result<Server> {
+        crate::helpers::init_logging();
         let path = dir.join("wasm-listeners.toml");
         std::fs::write(&path, config_text).unwrap();
         let config = Config::load(&path)?;
