@@ -19,6 +19,9 @@ pub const DEFAULT_MAX_QUEUE_PAYLOAD_BYTES: usize = 1 << 20;
 /// Queue names under this prefix are the runtime's own (its input list, delivery records):
 /// no listener may push there, whatever its allow-list says.
 pub const RESERVED_QUEUE_PREFIX: &str = "wasm-listeners:";
+/// kinto-redis's list, which the runtime reads its input from: a listener pushing there
+/// would feed its own events back to itself.
+pub const KINTO_REDIS_LIST: &str = "kinto.core.events";
 
 /// One pattern of an address allow-list: `*` (any), `@example.org` or `example.org`
 /// (any address at that domain), or `name@example.org` (that address).
@@ -167,6 +170,8 @@ pub struct QueuePolicy {
     pub layers: Vec<QueueRules>,
     /// Prefixes no listener may push to (the runtime's own keys).
     pub reserved_prefixes: Vec<String>,
+    /// Names no listener may push to: the runtime's input lists.
+    pub reserved_names: Vec<String>,
     /// See [`DEFAULT_MAX_QUEUE_PAYLOAD_BYTES`].
     pub max_payload_bytes: usize,
 }
@@ -177,6 +182,7 @@ impl QueuePolicy {
         QueuePolicy {
             layers: Vec::new(),
             reserved_prefixes: vec![RESERVED_QUEUE_PREFIX.to_owned()],
+            reserved_names: vec![KINTO_REDIS_LIST.to_owned()],
             max_payload_bytes: DEFAULT_MAX_QUEUE_PAYLOAD_BYTES,
         }
     }
@@ -189,6 +195,9 @@ impl QueuePolicy {
 
     /// Why `name` may not be pushed to, or `None` when it may.
     pub fn refusal(&self, name: &str) -> Option<String> {
+        if self.reserved_names.iter().any(|n| n == name) {
+            return Some(format!("queue `{name}` is the runtime's input list"));
+        }
         if let Some(p) = self.reserved_prefixes.iter().find(|p| name.starts_with(*p)) {
             return Some(format!(
                 "queue `{name}` is reserved for the runtime (prefix `{p}`)"
