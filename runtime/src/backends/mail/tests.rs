@@ -3,9 +3,13 @@
 //! real SMTP server are in `tests/all/smtp.rs`).
 
 use super::*;
+use crate::config::{SmtpConfig, SmtpTls};
+use crate::host::email::EmailBackend;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 fn email() -> Email {
     Email {
