@@ -2,9 +2,10 @@
 //! (`servers::smtp`), or through `OutboxBackend` into a folder.
 
 use crate::helpers::{self, delivery, fixture_event};
-use crate::servers::smtp::{self, free_port, SmtpServer};
+use crate::servers::smtp::{self, free_port, SmtpServer, TestCerts};
 use std::sync::Arc;
 use wasm_listeners::backends::mail::{OutboxBackend, SmtpBackend};
+use wasm_listeners::config::{SmtpConfig, SmtpTls};
 use wasm_listeners::event::Incoming;
 use wasm_listeners::host::email::EmailBackend;
 use wasm_listeners::host::queue;
@@ -159,4 +160,45 @@ async fn outbox_backend_writes_an_eml_file() {
     let eml = smtp::readable(&std::fs::read_to_string(&path).unwrap());
     assert!(eml.contains("Subject: record created"), "{eml}");
     assert!(eml.contains(USER_ID), "{eml}");
+}
+
+/// STARTTLS and implicit TLS through rustls, against aiosmtpd with a certificate from a
+/// private CA that `[email.smtp] ca_file` names: the message arrives; without the CA the
+/// certificate is not trusted, the failure is transient and nothing arrives.
+#[tokio::test]
+async fn starttls_and_implicit_tls_deliver_with_a_trusted_ca_only() {
+    let certs = TestCerts::generate();
+    let engine = helpers::engine();
+    for tls in [SmtpTls::Starttls, SmtpTls::Tls] {
+        let server = SmtpServer::start_tls(tls, &certs);
+        let untrusted = SmtpBackend::new(&server.config()).unwrap();
+        let spec = helpers::open_spec("send-email", &TUTORIAL);
+        let refused = call(&engine, "send-email", spec, capabilities(untrusted)).await;
+        assert!(
+            matches!(
+                refused.outcome,
+                Outcome::ListenerError {
+                    error: ErrorKind::Transient,
+                    ..
+                }
+            ),
+            "{tls:?}: {:?}",
+            refused.outcome
+        );
+        let trusted = SmtpConfig {
+            ca_file: Some(certs.ca.clone()),
+            ..server.config()
+        };
+        let smtp = SmtpBackend::new(&trusted).unwrap();
+        let spec = helpers::open_spec("send-email", &TUTORIAL);
+        let report = call(&engine, "send-email", spec, capabilities(smtp)).await;
+        assert_eq!(report.outcome, Outcome::Ok, "{tls:?}: {:?}", report.log);
+        let message = server.wait_for(USER_ID).await;
+        assert!(message.contains("Subject: record created"), "{message}");
+        assert_eq!(
+            server.messages().len(),
+            1,
+            "{tls:?}: only the trusted send arrived"
+        );
+    }
 }

@@ -201,6 +201,9 @@ pub struct SmtpConfig {
     /// See [`DEFAULT_SMTP_POOL_SIZE`].
     #[serde(default = "default_smtp_pool")]
     pub pool_size: usize,
+    /// A PEM file of root certificates to trust besides the web PKI's (a private CA), for
+    /// `starttls` and `tls`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SmtpConfig {
@@ -307,6 +310,9 @@ impl Config {
         join(&mut self.server.data_dir);
         if let Some(outbox) = &mut self.email.outbox {
             join(outbox);
+        }
+        if let Some(ca_file) = self.email.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
+            join(ca_file);
         }
         for l in &mut self.listeners {
             join(&mut l.component);

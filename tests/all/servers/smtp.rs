@@ -8,6 +8,7 @@
 use crate::helpers;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ const MESSAGE_ENDS: &str = "------------ END MESSAGE ------------";
 #[derive(Debug)]
 pub struct SmtpServer {
     port: u16,
+    tls: SmtpTls,
     child: Child,
     messages: Arc<Mutex<Vec<String>>>,
 }
@@ -34,9 +36,19 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts a server on a free port and waits until it greets.
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(SmtpTls::None, None)
+    }
+
+    /// Starts a server that requires STARTTLS (`SmtpTls::Starttls`) or speaks TLS from the
+    /// first byte (`SmtpTls::Tls`) with `certs`' server certificate.
+    pub fn start_tls(tls: SmtpTls, certs: &TestCerts) -> SmtpServer {
+        SmtpServer::start_with(tls, Some(certs))
+    }
+
+    fn start_with(tls: SmtpTls, certs: Option<&TestCerts>) -> SmtpServer {
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match SmtpServer::spawn_and_wait(free_port()) {
+            match SmtpServer::spawn_and_wait(free_port(), tls, certs) {
                 Ok(server) => return server,
                 Err(why) => last = why,
             }
@@ -48,7 +60,10 @@ impl SmtpServer {
 
     /// `[email.smtp]` for this server (see [`config`]).
     pub fn config(&self) -> SmtpConfig {
-        config(self.port)
+        SmtpConfig {
+            tls: self.tls,
+            ..config(self.port)
+        }
     }
 
     /// Every message received so far, as printed (headers, blank line, body), with a
@@ -70,11 +85,16 @@ impl SmtpServer {
         panic!("no message containing {text:?} within {MESSAGE_TIMEOUT:?}; received: {seen:#?}");
     }
 
-    fn spawn_and_wait(port: u16) -> Result<SmtpServer, String> {
-        let mut child = spawn(port)?;
+    fn spawn_and_wait(
+        port: u16,
+        tls: SmtpTls,
+        certs: Option<&TestCerts>,
+    ) -> Result<SmtpServer, String> {
+        let mut child = spawn(port, &tls_args(tls, certs))?;
         let stdout = child.stdout.take().expect("a piped stdout");
         let mut server = SmtpServer {
             port,
+            tls,
             child,
             messages: Arc::default(),
         };
@@ -91,7 +111,12 @@ impl SmtpServer {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("aiosmtpd exited at start: {status}"));
             }
-            if greets(self.port) {
+            let ready = match self.tls {
+                // The greeting comes inside TLS: a connection is enough.
+                SmtpTls::Tls => accepts(self.port),
+                _ => greets(self.port),
+            };
+            if ready {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -107,11 +132,12 @@ impl Drop for SmtpServer {
     }
 }
 
-fn spawn(port: u16) -> Result<Child, String> {
+fn spawn(port: u16, extra: &[String]) -> Result<Child, String> {
     let listen = format!("127.0.0.1:{port}");
     // `-u`: unbuffered, so each message shows as soon as it is accepted.
     Command::new(python())
         .args(["-u", "-m", "aiosmtpd", "-n", "-l", &listen])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(quiet())
@@ -202,6 +228,7 @@ pub fn config(port: u16) -> SmtpConfig {
         password: None,
         timeout_ms: 5_000,
         pool_size: 2,
+        ca_file: None,
     }
 }
 
@@ -210,6 +237,114 @@ pub fn config(port: u16) -> SmtpConfig {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
     listener.local_addr().expect("a bound address").port()
+}
+
+/// aiosmtpd's options for a TLS mode: `--tlscert` makes STARTTLS required, `--smtpscert`
+/// makes the port speak TLS from the first byte.
+fn tls_args(tls: SmtpTls, certs: Option<&TestCerts>) -> Vec<String> {
+    let (cert, key) = match (tls, certs) {
+        (SmtpTls::None, _) | (_, None) => return Vec::new(),
+        (_, Some(c)) => (c.cert.display().to_string(), c.key.display().to_string()),
+    };
+    let (cert_flag, key_flag) = match tls {
+        SmtpTls::Tls => ("--smtpscert", "--smtpskey"),
+        _ => ("--tlscert", "--tlskey"),
+    };
+    vec![cert_flag.into(), cert, key_flag.into(), key]
+}
+
+/// A private CA and a server certificate it signed for `127.0.0.1` and `localhost`, made
+/// with the openssl command line into a temporary folder.
+#[derive(Debug)]
+pub struct TestCerts {
+    _dir: tempfile::TempDir,
+    /// The CA certificate (PEM): `[email.smtp] ca_file`.
+    pub ca: PathBuf,
+    /// The server certificate (PEM).
+    pub cert: PathBuf,
+    /// The server key (PEM).
+    pub key: PathBuf,
+}
+
+impl TestCerts {
+    pub fn generate() -> TestCerts {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let ext = at("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=wasm-listeners test CA",
+                "-keyout",
+                &at("ca.key"),
+                "-out",
+                &at("ca.pem"),
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &at("server.key"),
+                "-out",
+                &at("server.csr"),
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &at("server.csr"),
+                "-CA",
+                &at("ca.pem"),
+                "-CAkey",
+                &at("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &at("server.pem"),
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl").args(args).output();
+            let out = out
+                .unwrap_or_else(|e| panic!("cannot run openssl (Debian package `openssl`): {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        TestCerts {
+            ca: at("ca.pem").into(),
+            cert: at("server.pem").into(),
+            key: at("server.key").into(),
+            _dir: dir,
+        }
+    }
+}
+
+/// Whether something accepts TCP connections on `port`.
+fn accepts(port: u16) -> bool {
+    let addr = (Ipv4Addr::LOCALHOST, port).into();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 /// Whether a server on `port` sends an SMTP `220` greeting.

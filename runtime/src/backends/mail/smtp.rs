@@ -6,7 +6,7 @@ use crate::config::{SmtpConfig, SmtpTls};
 use crate::host::email::{Email, EmailBackend, EmailBackendError};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::Error as SmtpError;
@@ -93,7 +93,12 @@ impl SmtpBackend {
 
 fn security(config: &SmtpConfig) -> Result<Security, SmtpConfigError> {
     let tls = || {
-        TlsParameters::new_rustls(config.host.clone())
+        let mut builder = TlsParameters::builder(config.host.clone());
+        if let Some(ca_file) = &config.ca_file {
+            builder = builder.add_root_certificate(ca_certificate(ca_file)?);
+        }
+        builder
+            .build_rustls()
             .map_err(|e| SmtpConfigError(format!("TLS for host `{}`: {e}", config.host)))
     };
     Ok(match config.tls {
@@ -101,6 +106,15 @@ fn security(config: &SmtpConfig) -> Result<Security, SmtpConfigError> {
         SmtpTls::Starttls => Security::Starttls(tls()?),
         SmtpTls::Tls => Security::ImplicitTls(tls()?),
     })
+}
+
+/// The private CA of `ca_file` (PEM).
+fn ca_certificate(path: &std::path::Path) -> Result<Certificate, SmtpConfigError> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| SmtpConfigError(format!("cannot read ca_file {shown}: {e}")))?;
+    Certificate::from_pem(&pem)
+        .map_err(|e| SmtpConfigError(format!("ca_file {shown} is not a PEM certificate: {e}")))
 }
 
 fn credentials(config: &SmtpConfig) -> Result<Option<Credentials>, SmtpConfigError> {

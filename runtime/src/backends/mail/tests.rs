@@ -176,6 +176,7 @@ fn plain_config(port: u16) -> SmtpConfig {
         password: None,
         timeout_ms: 2_000,
         pool_size: 1,
+        ca_file: None,
     }
 }
 
