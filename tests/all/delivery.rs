@@ -2,7 +2,6 @@
 //! and the kinto-redis payload forwarded to a queue.
 
 use crate::helpers::{self, delivery, fixture_event, Recorder};
-use std::sync::Arc;
 use wasm_listeners::event::{Change, Objects};
 use wasm_listeners::{Capabilities, Outcome, Part};
 
@@ -74,10 +73,7 @@ async fn large_event_arrives_in_parts_in_order_and_whole() {
 async fn queue_forward_pushes_the_payload_to_the_configured_list() {
     let engine = helpers::engine();
     let recorder = Recorder::default();
-    let caps = Capabilities {
-        email: Arc::new(wasm_listeners::host::email::RecordOnly),
-        queue: Arc::new(recorder.clone()),
-    };
+    let caps = recorder.capabilities();
     let spec = helpers::open_spec("forward", &[("listname", "kinto-jobs")]);
     let l = engine
         .listener(&helpers::load(&engine, "queue-forward").await, spec, caps)
@@ -98,10 +94,7 @@ async fn queue_forward_pushes_the_payload_to_the_configured_list() {
 async fn queue_policy_is_checked_before_the_backend() {
     let engine = helpers::engine();
     let recorder = Recorder::default();
-    let caps = Capabilities {
-        email: Arc::new(wasm_listeners::host::email::RecordOnly),
-        queue: Arc::new(recorder.clone()),
-    };
+    let caps = recorder.capabilities();
     let mut spec = helpers::open_spec("forward", &[("listname", "wasm-listeners:input")]);
     spec.queue = wasm_listeners::policy::QueuePolicy::deny_all()
         .with_layer(wasm_listeners::policy::QueueRules::allow_all());
@@ -127,10 +120,7 @@ async fn queue_policy_is_checked_before_the_backend() {
 async fn queue_forward_pushes_kinto_redis_bytes_exactly() {
     let engine = helpers::engine();
     let recorder = Recorder::default();
-    let caps = Capabilities {
-        email: Arc::new(wasm_listeners::host::email::RecordOnly),
-        queue: Arc::new(recorder.clone()),
-    };
+    let caps = recorder.capabilities();
     let spec = helpers::open_spec("forward", &[]);
     let loaded = helpers::load(&engine, "queue-forward").await;
     let l = engine.listener(&loaded, spec, caps).unwrap();

@@ -148,6 +148,16 @@ pub struct Recorder {
     pub pushes: Arc<Mutex<Vec<QueuePush>>>,
 }
 
+impl Recorder {
+    /// Backends that record emails in the report and queue pushes here.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            email: Arc::new(wasm_listeners::host::email::RecordOnly),
+            queue: Arc::new(self.clone()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl QueueBackend for Recorder {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
