@@ -20,7 +20,7 @@ struct QueueForward;
 impl Listener for QueueForward {
     fn handle(event: Event) -> Result<()> {
         let listname = settings::get("listname").unwrap_or_else(|| DEFAULT_LISTNAME.into());
-        // The same bytes kinto-redis pushes: Kinto's payload, as Python's `json.dumps`.
+        // The same bytes kinto-redis pushes: Kinto's payload as compact JSON, in Kinto's order.
         queue::push(&listname, event.payload_json())?;
         debug!(
             "pushed {} {} onto {listname}",
