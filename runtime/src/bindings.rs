@@ -15,10 +15,10 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::wasm_listeners::listener::{email, log, queue, settings, types};
+pub(crate) use self::wasm_listeners::listener::{email, log, queue, settings, types};
 
 /// The package name and version this runtime implements, as in `wit/listener.wit`.
-pub const PACKAGE: &str = "wasm-listeners:listener";
+pub(crate) const PACKAGE: &str = "wasm-listeners:listener";
 
 /// The versions of [`PACKAGE`] a component may be built against.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+pub(crate) const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];

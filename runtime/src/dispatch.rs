@@ -7,13 +7,13 @@
 //! permanent failure, as Kinto stops at the first listener that raises. Events after commit
 //! are for async listeners only: an event is only ever routed to listeners of its mode.
 
-use crate::event::{Action, Incoming, Phase, Source};
-use crate::{CallReport, Delivery, Listener, Outcome};
+use crate::engine::{CallReport, Listener, Outcome};
+use crate::event::{Action, Delivery, Incoming, Phase, Source};
 use serde::Serialize;
 
 /// A listener and the events it wants.
 #[derive(Debug, Clone)]
-pub struct Route {
+pub(crate) struct Route {
     /// The listener.
     pub listener: Listener,
     /// Actions it receives.
@@ -24,7 +24,7 @@ pub struct Route {
 
 impl Route {
     /// Whether an event with this action and resource is for this listener.
-    pub fn wants(&self, action: Action, resource_name: &str) -> bool {
+    pub(crate) fn wants(&self, action: Action, resource_name: &str) -> bool {
         let resource_ok = self
             .resources
             .as_ref()
@@ -36,7 +36,7 @@ impl Route {
 /// What the caller of a sync run is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Every listener that ran ended `ok` (or none was for this event).
     Ok,
     /// A listener failed in a way that may pass on retry (transient error, deadline,
@@ -48,7 +48,7 @@ pub enum Verdict {
 
 /// One listener's part in a run.
 #[derive(Debug, Clone, Serialize)]
-pub struct ListenerRun {
+pub(crate) struct ListenerRun {
     /// The listener's name.
     pub name: String,
     /// How its last call ended (the first part that failed, or the last part).
@@ -67,7 +67,7 @@ pub struct ListenerRun {
 
 /// The outcome of one event's sync run.
 #[derive(Debug, Clone, Serialize)]
-pub struct EventRun {
+pub(crate) struct EventRun {
     /// The event's id.
     pub event_id: String,
     /// Before or after commit.
@@ -80,23 +80,18 @@ pub struct EventRun {
 
 /// The configured listeners, split by mode, in configuration order.
 #[derive(Debug, Clone, Default)]
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     sync: Vec<Route>,
 }
 
 impl Dispatcher {
     /// A dispatcher over the sync listeners, in order.
-    pub fn new(sync: Vec<Route>) -> Dispatcher {
+    pub(crate) fn new(sync: Vec<Route>) -> Dispatcher {
         Dispatcher { sync }
     }
 
-    /// The sync routes, in order.
-    pub fn sync_routes(&self) -> &[Route] {
-        &self.sync
-    }
-
     /// Runs the sync listeners an event is for.
-    pub async fn run_sync(&self, incoming: &Incoming, source: Source) -> EventRun {
+    pub(crate) async fn run_sync(&self, incoming: &Incoming, source: Source) -> EventRun {
         let event = &incoming.event;
         let delivery = Delivery {
             event_id: event.id(),

@@ -7,40 +7,67 @@
 //!
 //! # Layout
 //!
-//! - [`event`]: Kinto events in both input shapes (listener event, kinto-redis payload), typed
-//!   and lossless; splitting large events into parts.
-//! - [`engine`]: the wasmtime engine, component checks ([`engine::check`]), listeners, calls
-//!   and their [`Outcome`].
-//! - [`host`]: the capabilities a guest imports (`email`, `queue`, `log`, `settings`), each
+//! Every module is private; what other crates use is re-exported below.
+//!
+//! - `cli`: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `queue`).
+//! - `service`: turns a [`Config`] into the engine, backends, listeners and API; serves.
+//! - `api`: the HTTP API (`POST /v1/events`, `GET /healthz`); names no wasmtime type.
+//! - `backends`: the real email (SMTP, outbox) and queue (Redis, embedded) backends.
+//! - `dispatch`: which listeners an event goes to, in which order, and the verdict.
+//! - `engine`: the wasmtime engine, component checks, listeners, calls and their
+//!   [`Outcome`]; owns each call's store and the linker.
+//! - `host`: the capabilities a guest imports (`email`, `queue`, `log`, `settings`), each
 //!   with its context, policy check and backend trait.
 //! - `bindings`: the one `bindgen!` of the contract; only `engine` and `host` use it.
-//! - [`backends`]: the real email (SMTP, outbox) and queue (Redis, embedded) backends.
-//! - [`store`]: the embedded SQLite store for everything that must survive a restart.
-//! - [`policy`]: deny-by-default, layered rules for email and queues.
-//! - [`limits`]: per-call limits and their defaults.
-//! - [`config`]: the operator's TOML configuration, checked at start-up.
-//! - [`dispatch`]: which listeners an event goes to, in which order, and the verdict.
-//! - [`api`]: the HTTP API (`POST /v1/events`, `GET /healthz`); names no wasmtime type.
-//! - [`service`]: builds backends, listeners and the API from a [`config::Config`]; serves.
-//! - [`cli`]: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `queue`).
+//! - `store`: the embedded SQLite store for everything that must survive a restart.
+//! - `config`: the operator's TOML configuration, plain data checked at start-up.
+//! - `policy`: deny-by-default, layered rules for email and queues.
+//! - `limits`: per-call limits, the engine's ceilings, their defaults.
+//! - `event`: Kinto events in both input shapes, typed and lossless; deliveries and parts.
+//! - `address`: email addresses, parsed as lettre parses them.
 //!
-//! Dependencies point one way: `cli -> service -> {api, backends, store} -> dispatch -> engine
-//! -> host -> bindings -> wit/`, with `event`, `config`, `policy` and `limits` as leaves.
+//! # Dependency order
+//!
+//! A module uses only modules to its right; modules in one `{}` group do not use each
+//! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
+//! path of `runtime/src` against it.
+//!
+//! `cli -> service -> {api, backends} -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> event -> address`
 
-pub mod api;
-pub mod backends;
+mod address;
+mod api;
+mod backends;
 mod bindings;
-pub mod cli;
-pub mod config;
-pub mod dispatch;
-pub mod engine;
-pub mod event;
-pub mod host;
-pub mod limits;
-pub mod policy;
-pub mod service;
-pub mod store;
+mod cli;
+mod config;
+mod dispatch;
+mod engine;
+mod event;
+mod host;
+mod limits;
+mod policy;
+mod service;
+mod store;
 
-pub use engine::outcome::{CallReport, ErrorKind, Outcome, Part};
-pub use engine::{Capabilities, Delivery, Engine, EngineConfig, Listener, ListenerSpec};
-pub use limits::Limits;
+pub use backends::{
+    EmbeddedQueue, OutboxBackend, RedisOptions, RedisQueue, RedisSetupError, SmtpBackend,
+    SmtpConfigError,
+};
+pub use cli::{run, Cli};
+pub use config::{Config, ConfigError, Invalid, ListenerConfig, Mode, Secret, SmtpConfig, SmtpTls};
+pub use engine::{
+    CallReport, Capabilities, CheckError, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener,
+    ListenerSpec, LoadedComponent, Outcome,
+};
+pub use event::{
+    parse_event, parse_events, parse_value, Action, Change, Delivery, Event, EventError, Incoming,
+    Objects, Part, Phase, Source,
+};
+pub use host::{
+    Email, EmailBackend, EmailBackendError, LogLevel, LogLine, LogStream, QueueBackend,
+    QueueBackendError, QueuePush, RecordOnly,
+};
+pub use limits::{LimitError, Limits};
+pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+pub use service::Service;
+pub use store::{Store, StoreError};

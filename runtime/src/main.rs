@@ -13,5 +13,5 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    wasm_listeners::cli::run(wasm_listeners::cli::Cli::parse())
+    wasm_listeners::run(wasm_listeners::Cli::parse())
 }

@@ -7,26 +7,26 @@
 use serde::Deserialize;
 
 /// Recipients (to, cc and bcc together) of one message.
-pub const DEFAULT_MAX_RECIPIENTS: usize = 50;
+pub(crate) const DEFAULT_MAX_RECIPIENTS: usize = 50;
 /// Bytes of a subject line.
-pub const DEFAULT_MAX_SUBJECT_BYTES: usize = 998;
+pub(crate) const DEFAULT_MAX_SUBJECT_BYTES: usize = 998;
 /// Bytes of a body (plain text and HTML alternative each).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 << 10;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 256 << 10;
 /// Messages one call may send; more answer `rate-limited`.
-pub const DEFAULT_MAX_MESSAGES_PER_CALL: u32 = 10;
+pub(crate) const DEFAULT_MAX_MESSAGES_PER_CALL: u32 = 10;
 /// Bytes of one queue payload.
-pub const DEFAULT_MAX_QUEUE_PAYLOAD_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_QUEUE_PAYLOAD_BYTES: usize = 1 << 20;
 /// Queue names under this prefix are the runtime's own (its input list, delivery records):
 /// no listener may push there, whatever its allow-list says.
-pub const RESERVED_QUEUE_PREFIX: &str = "wasm-listeners:";
+pub(crate) const RESERVED_QUEUE_PREFIX: &str = "wasm-listeners:";
 /// kinto-redis's list, which the runtime reads its input from: a listener pushing there
 /// would feed its own events back to itself.
-pub const KINTO_REDIS_LIST: &str = "kinto.core.events";
+pub(crate) const KINTO_REDIS_LIST: &str = "kinto.core.events";
 
 /// One pattern of an address allow-list: `*` (any), `@example.org` or `example.org`
 /// (any address at that domain), or `name@example.org` (that address).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AddressPattern {
+pub(crate) enum AddressPattern {
     /// Every address.
     Any,
     /// Every address at this domain (lower case).
@@ -37,7 +37,7 @@ pub enum AddressPattern {
 
 impl AddressPattern {
     /// Parses a pattern as written in configuration.
-    pub fn parse(text: &str) -> AddressPattern {
+    pub(crate) fn parse(text: &str) -> AddressPattern {
         let text = text.trim().to_ascii_lowercase();
         match text.as_str() {
             "*" => AddressPattern::Any,
@@ -47,7 +47,7 @@ impl AddressPattern {
     }
 
     /// Whether `address` (a bare `user@domain`) matches.
-    pub fn matches(&self, address: &str) -> bool {
+    pub(crate) fn matches(&self, address: &str) -> bool {
         let address = address.to_ascii_lowercase();
         match self {
             AddressPattern::Any => true,

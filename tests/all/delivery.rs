@@ -2,8 +2,8 @@
 //! and the kinto-redis payload forwarded to a queue.
 
 use crate::helpers::{self, delivery, fixture_event, Recorder};
-use wasm_listeners::event::{Change, Objects};
 use wasm_listeners::{Capabilities, Outcome, Part};
+use wasm_listeners::{Change, Objects};
 
 fn logged_objects(report: &wasm_listeners::CallReport) -> Vec<String> {
     let lines = report.log.iter().map(|l| l.message.clone());
@@ -96,8 +96,8 @@ async fn queue_policy_is_checked_before_the_backend() {
     let recorder = Recorder::default();
     let caps = recorder.capabilities();
     let mut spec = helpers::open_spec("forward", &[("listname", "wasm-listeners:input")]);
-    spec.queue = wasm_listeners::policy::QueuePolicy::deny_all()
-        .with_layer(wasm_listeners::policy::QueueRules::allow_all());
+    spec.queue =
+        wasm_listeners::QueuePolicy::deny_all().with_layer(wasm_listeners::QueueRules::allow_all());
     let l = engine
         .listener(&helpers::load(&engine, "queue-forward").await, spec, caps)
         .unwrap();
@@ -139,7 +139,7 @@ async fn queue_forward_pushes_kinto_redis_bytes_exactly() {
     }
     assert_eq!(raw_entries.len(), 34);
     for raw in &raw_entries {
-        let incoming = wasm_listeners::event::parse_event(raw.as_bytes()).unwrap();
+        let incoming = wasm_listeners::parse_event(raw.as_bytes()).unwrap();
         let report = l
             .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
             .await;

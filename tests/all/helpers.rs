@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use wasm_listeners::engine::LoadedComponent;
-use wasm_listeners::event::{self, Incoming, Source};
-use wasm_listeners::host::email::{Email, EmailBackend, EmailBackendError};
-use wasm_listeners::host::queue::{QueueBackend, QueueBackendError, QueuePush};
-use wasm_listeners::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
-use wasm_listeners::{Capabilities, Delivery, Engine, EngineConfig, Listener, ListenerSpec};
+use wasm_listeners::{
+    parse_events, Capabilities, Delivery, Email, EmailBackend, EmailBackendError, EmailPolicy,
+    EmailRules, Engine, EngineConfig, Incoming, Listener, ListenerSpec, LoadedComponent,
+    QueueBackend, QueueBackendError, QueuePolicy, QueuePush, QueueRules, RecordOnly, Source,
+};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -25,7 +24,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The `index`-th event of a fixture file.
 pub fn fixture_event(name: &str, index: usize) -> Incoming {
     let bytes = std::fs::read(fixture(name)).expect("reading fixture");
-    let mut events = event::parse_events(&bytes).expect("parsing fixture");
+    let mut events = parse_events(&bytes).expect("parsing fixture");
     events.swap_remove(index)
 }
 
@@ -152,7 +151,7 @@ impl Recorder {
     /// Backends that record emails in the report and queue pushes here.
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
-            email: Arc::new(wasm_listeners::host::email::RecordOnly),
+            email: Arc::new(RecordOnly),
             queue: Arc::new(self.clone()),
         }
     }

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use wasm_listeners::config::Config;
+use wasm_listeners::Config;
 
 /// A service serving in the background until dropped.
 pub struct Server {
@@ -20,15 +20,16 @@ impl Server {
         let path = dir.join("wasm-listeners.toml");
         std::fs::write(&path, config_text).unwrap();
         let config = Config::load(&path)?;
-        // Built before serving, so a refused configuration fails here, not in the task.
-        wasm_listeners::service::build(&config).await?;
+        // Built before serving, so a refused configuration fails here, not in the task;
+        // built once: every component is compiled once per test.
+        let service = wasm_listeners::Service::build(&config).await?;
         let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = socket.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(wasm_listeners::service::run(config, socket, shutdown));
+        let task = tokio::spawn(service.run(socket, shutdown));
         Ok(Server {
             address,
             stop: Some(stop),

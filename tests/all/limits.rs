@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasm_listeners::{Capabilities, EngineConfig, ErrorKind, Outcome, Part};
 
-fn record_create() -> wasm_listeners::event::Incoming {
+fn record_create() -> wasm_listeners::Incoming {
     fixture_event("record-create.json", 0)
 }
 
@@ -258,12 +258,12 @@ struct CommitsLate {
 }
 
 #[async_trait::async_trait]
-impl wasm_listeners::host::email::EmailBackend for CommitsLate {
+impl wasm_listeners::EmailBackend for CommitsLate {
     async fn send(
         &self,
-        _: &wasm_listeners::host::email::Email,
+        _: &wasm_listeners::Email,
         deadline: Instant,
-    ) -> Result<(), wasm_listeners::host::email::EmailBackendError> {
+    ) -> Result<(), wasm_listeners::EmailBackendError> {
         tokio::time::sleep_until((deadline + self.late).into()).await;
         Ok(())
     }
@@ -288,7 +288,7 @@ async fn a_message_accepted_after_the_deadline_is_not_reported_as_a_deadline() {
         email: Arc::new(CommitsLate {
             late: Duration::from_millis(300),
         }),
-        queue: Arc::new(wasm_listeners::host::queue::RecordOnly),
+        queue: Arc::new(wasm_listeners::RecordOnly),
     };
     let listener = engine
         .listener(&helpers::load(&engine, "misbehave").await, spec, caps)

@@ -3,11 +3,15 @@
 //! Guest programs (`examples/`) are built from source by the harness the first time a test
 //! needs one (`helpers::guest`). Logs stay quiet unless `TEST_LOG` is set.
 
+// A test binary has no public API: `pub` only shares helpers between its modules.
+#![allow(unreachable_pub)]
+
 mod check;
 mod cli;
 mod delivery;
 mod helpers;
 mod http;
+mod layering;
 mod limits;
 mod queues;
 mod roundtrip;

@@ -7,15 +7,11 @@ use crate::servers::redis::RedisServer;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasm_listeners::backends::embedded_queue::EmbeddedQueue;
-use wasm_listeners::backends::redis::RedisQueue;
-use wasm_listeners::config::{Config, Secret};
-use wasm_listeners::event::Incoming;
-use wasm_listeners::host::email;
-use wasm_listeners::host::queue::QueueBackend;
-use wasm_listeners::policy::{QueuePolicy, QueueRules};
-use wasm_listeners::store::Store;
 use wasm_listeners::{CallReport, Capabilities, Engine, ErrorKind, Listener, Outcome, Part};
+use wasm_listeners::{
+    Config, EmbeddedQueue, Incoming, QueueBackend, QueuePolicy, QueueRules, RecordOnly, RedisQueue,
+    Secret, Store,
+};
 
 /// The queue the listeners of these tests push to.
 const QUEUE: &str = "kinto-jobs";
@@ -31,7 +27,7 @@ async fn forward(
     let allowed = allowed.iter().map(|a| a.to_string()).collect();
     spec.queue = QueuePolicy::deny_all().with_layer(QueueRules { allowed });
     let caps = Capabilities {
-        email: Arc::new(email::RecordOnly),
+        email: Arc::new(RecordOnly),
         queue: backend,
     };
     let component = helpers::load(engine, "queue-forward").await;

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasm_listeners::event::{parse_event, parse_events, parse_value, Incoming, Objects, Phase};
+use wasm_listeners::{parse_event, parse_events, parse_value, Incoming, Objects, Phase};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -4,13 +4,11 @@
 use crate::helpers::{self, delivery, fixture_event};
 use crate::servers::smtp::{self, free_port, SmtpServer, TestCerts};
 use std::sync::Arc;
-use wasm_listeners::backends::mail::{OutboxBackend, SmtpBackend};
-use wasm_listeners::config::{SmtpConfig, SmtpTls};
-use wasm_listeners::event::Incoming;
-use wasm_listeners::host::email::EmailBackend;
-use wasm_listeners::host::queue;
-use wasm_listeners::policy::{EmailPolicy, EmailRules};
+use wasm_listeners::Incoming;
 use wasm_listeners::{CallReport, Capabilities, Engine, ErrorKind, ListenerSpec, Outcome, Part};
+use wasm_listeners::{EmailBackend, EmailPolicy, EmailRules, RecordOnly};
+use wasm_listeners::{OutboxBackend, SmtpBackend};
+use wasm_listeners::{SmtpConfig, SmtpTls};
 
 const USER_ID: &str =
     "User id: basicauth:afd289f70866c5056cfe30d1e03c16a329d0869745a0c26701bd8704f7dbff60";
@@ -26,7 +24,7 @@ fn record_create() -> Incoming {
 fn capabilities(email: impl EmailBackend) -> Capabilities {
     Capabilities {
         email: Arc::new(email),
-        queue: Arc::new(queue::RecordOnly),
+        queue: Arc::new(RecordOnly),
     }
 }
 

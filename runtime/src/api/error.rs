@@ -1,5 +1,7 @@
 //! The one error type of the HTTP API: client errors say what was wrong and how to fix
-//! it; internal errors are logged and hidden.
+//! it. Nothing on the server's side fails a request today (a listener's failure is a
+//! verdict, not an error); an internal error variant, logged and hidden, comes with the
+//! first route that can fail that way.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -7,7 +9,7 @@ use axum::Json;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is malformed: the message names the field and what to do.
     #[error("{0}")]
     BadRequest(String),
@@ -20,9 +22,6 @@ pub enum ApiError {
     /// Ingestion needs the operator token.
     #[error("this route needs the operator token: send `Authorization: Bearer <[server] operator_token>`")]
     Unauthorized,
-    /// Something failed on our side: logged, not shown.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -31,19 +30,12 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(e) = &self {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "internal error answering a request"
-            );
-        }
         let status = self.status();
         let body = serde_json::json!({
             "error": status.canonical_reason().unwrap_or("error"),

@@ -19,17 +19,17 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// A listener failed permanently: the run stopped there.
-pub const STATUS_PERMANENT_FAILURE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+pub(super) const STATUS_PERMANENT_FAILURE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 /// A listener failed transiently (its error, a deadline, no capacity): retry later.
-pub const STATUS_TRANSIENT_FAILURE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+pub(super) const STATUS_TRANSIENT_FAILURE: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
 
 /// The answer to `POST /v1/events`.
 #[derive(Debug, Serialize)]
-pub struct EventsResponse {
+pub(crate) struct EventsResponse {
     /// The worst verdict over the events.
-    pub verdict: Verdict,
+    verdict: Verdict,
     /// One entry per event, in order; events after a permanent failure do not run.
-    pub events: Vec<EventRun>,
+    events: Vec<EventRun>,
 }
 
 pub(super) async fn post_events(

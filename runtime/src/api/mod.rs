@@ -9,8 +9,7 @@
 mod error;
 mod events;
 
-pub use error::ApiError;
-pub use events::{EventsResponse, STATUS_PERMANENT_FAILURE, STATUS_TRANSIENT_FAILURE};
+use error::ApiError;
 
 use crate::config::Secret;
 use crate::dispatch::Dispatcher;
@@ -24,17 +23,17 @@ use std::sync::Arc;
 
 /// What every handler shares.
 #[derive(Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The configured listeners.
-    pub dispatcher: Dispatcher,
+    pub(crate) dispatcher: Dispatcher,
     /// Required on ingestion when set.
-    pub operator_token: Option<Secret>,
+    pub(crate) operator_token: Option<Secret>,
     /// Largest body any route accepts.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
 }
 
 /// The API's routes over `state`.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
     let ingest = post(events::post_events).route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

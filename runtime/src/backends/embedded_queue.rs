@@ -1,7 +1,7 @@
 //! Queue pushes into the embedded store, when no Redis is configured:
 //! `wasm-listeners queue pop NAME` reads them back.
 
-use crate::host::queue::{QueueBackend, QueueBackendError};
+use crate::host::{QueueBackend, QueueBackendError};
 use crate::store::Store;
 
 /// Pushes onto the embedded store's queues.
@@ -14,11 +14,6 @@ impl EmbeddedQueue {
     /// A backend writing into `store`.
     pub fn new(store: Store) -> EmbeddedQueue {
         EmbeddedQueue { store }
-    }
-
-    /// The store it writes into.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 }
 

@@ -1,9 +1,17 @@
-//! The real backends behind the capabilities' traits: each external crate stays in its file.
+//! The real backends behind the capabilities' traits ([`crate::EmailBackend`],
+//! [`crate::QueueBackend`]): each external crate stays in its module.
 //!
-//! - `mail`: lettre (the only file that names it): address parsing, SMTP, the `.eml` outbox.
-//! - `redis`: the redis crate: `LPUSH` onto Redis lists, reconnecting.
-//! - `embedded_queue`: queue pushes into the embedded store when no Redis is configured.
+//! # Layout
+//! - `mail/`: lettre: building a message, SMTP ([`SmtpBackend`]), the `.eml` outbox
+//!   ([`OutboxBackend`]).
+//! - `redis.rs`: the redis crate: `LPUSH` onto Redis lists, reconnecting ([`RedisQueue`]).
+//! - `embedded_queue.rs`: queue pushes into the embedded store when no Redis is configured
+//!   ([`EmbeddedQueue`]).
 
-pub mod embedded_queue;
-pub mod mail;
-pub mod redis;
+mod embedded_queue;
+mod mail;
+mod redis;
+
+pub use embedded_queue::EmbeddedQueue;
+pub use mail::{OutboxBackend, SmtpBackend, SmtpConfigError};
+pub use redis::{RedisOptions, RedisQueue, RedisSetupError};

@@ -8,21 +8,21 @@
 //! in the process is held up. The URL may hold a password: messages name `host:port` only.
 
 use crate::config::Secret;
-use crate::host::queue::{QueueBackend, QueueBackendError};
+use crate::host::{QueueBackend, QueueBackendError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 use std::time::Duration;
 
 /// How long one attempt to open a connection (TCP and handshake) may take.
-pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long Redis may take to answer one command.
-pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one push may take in all, reconnecting included: the bound on how long a
 /// listener waits for a Redis that is down.
-pub const DEFAULT_REDIS_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_REDIS_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Attempts after the first when (re)connecting, before the waiting pushes fail; the next
 /// push starts a new round.
-pub const DEFAULT_REDIS_CONNECT_RETRIES: usize = 2;
+pub(super) const DEFAULT_REDIS_CONNECT_RETRIES: usize = 2;
 /// Pause before the first retry of a connection; it doubles (with jitter) up to the max.
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
@@ -123,11 +123,6 @@ impl RedisQueue {
         })
     }
 
-    /// `host:port` of the server (never the URL, which may hold a password).
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     async fn lpush(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
         // A clone shares the manager's connection: no lock, pushes are pipelined.
         let mut conn = self.manager.clone();
@@ -150,8 +145,12 @@ impl RedisQueue {
         }
     }
 
-    fn unavailable(&self, why: impl std::fmt::Display) -> QueueBackendError {
-        QueueBackendError(format!("redis at {}: {why}", self.addr))
+    /// The failure as the guest sees it: what went wrong, never where (the server's
+    /// address is the host's business: it goes to the runtime's log).
+    fn unavailable(&self, why: &str, detail: impl std::fmt::Display) -> QueueBackendError {
+        let addr = &self.addr;
+        tracing::warn!(%addr, error = %detail, "Redis push failed");
+        QueueBackendError(format!("redis: {why}"))
     }
 }
 
@@ -168,13 +167,29 @@ fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
 impl QueueBackend for RedisQueue {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
         let io = self.lpush_reconnecting(queue, payload);
-        match tokio::time::timeout(self.push_timeout, io).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.unavailable(e)),
-            Err(_) => Err(self.unavailable(format_args!(
-                "no answer within {} ms",
-                self.push_timeout.as_millis()
-            ))),
-        }
+        let Ok(pushed) = tokio::time::timeout(self.push_timeout, io).await else {
+            let ms = self.push_timeout.as_millis();
+            let why = format!("no answer within {ms} ms");
+            return Err(self.unavailable(&why, &why));
+        };
+        pushed.map_err(|e| self.unavailable(&guest_visible(&e), &e))
     }
+}
+
+/// What a guest may read of a Redis error: a server's error reply as Redis gave it (it
+/// names no host), else the kind of failure. An I/O error's text can name the address.
+fn guest_visible(e: &RedisError) -> String {
+    if let Some(code) = e.code() {
+        return format!("{code} {}", e.detail().unwrap_or_default());
+    }
+    let kind = if e.is_timeout() {
+        "the server did not answer in time"
+    } else if e.is_connection_refusal() {
+        "the server refused the connection"
+    } else if e.is_connection_dropped() {
+        "the connection was lost"
+    } else {
+        "the command failed"
+    };
+    kind.to_owned()
 }

@@ -1,7 +1,7 @@
 //! `wasm-listeners check COMPONENT.wasm [--setting key=value ...]`
 
 use super::report;
-use crate::{Capabilities, ListenerSpec};
+use crate::engine::{Capabilities, ListenerSpec};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,9 +1,9 @@
 //! `wasm-listeners invoke COMPONENT.wasm --event FILE.json [--setting key=value ...]`
 
 use super::report;
-use crate::event::{self, Source};
+use crate::engine::{Capabilities, ListenerSpec};
+use crate::event::{self, Delivery, Source};
 use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
-use crate::{Capabilities, Delivery, ListenerSpec};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

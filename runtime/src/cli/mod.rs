@@ -9,6 +9,7 @@ mod queue;
 mod report;
 mod serve;
 
+use crate::engine::{Engine, EngineConfig};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,9 +71,9 @@ fn read_component(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The engine the commands use: a small pool, one call at a time.
-fn engine() -> anyhow::Result<crate::Engine> {
-    crate::Engine::new(crate::EngineConfig {
+fn engine() -> anyhow::Result<Engine> {
+    Engine::new(EngineConfig {
         max_instances: 4,
-        ..crate::EngineConfig::default()
+        ..EngineConfig::default()
     })
 }

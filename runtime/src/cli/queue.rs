@@ -13,7 +13,8 @@ use std::process::ExitCode;
 /// `queue` subcommands.
 #[derive(Debug, Subcommand)]
 pub(super) enum QueueCommand {
-    /// Remove the oldest items of a queue and print each on its own line, as text.
+    /// Print the oldest items of a queue, each on its own line, as text, removing each
+    /// once it is printed.
     Pop(PopArgs),
     /// Print how many items a queue holds.
     Len(QueueArgs),
@@ -51,11 +52,14 @@ async fn pop(args: PopArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.queue.config)?;
     let mut popped = 0;
     while popped < args.count {
-        let item = store.pop(name).await;
-        let Some(payload) = item.with_context(|| format!("popping from queue `{name}`"))? else {
+        let item = store.oldest(name).await;
+        let Some(item) = item.with_context(|| format!("reading queue `{name}`"))? else {
             break;
         };
-        print_line(&payload)?;
+        // Printed first, removed after: a failed write (a closed pipe) loses nothing.
+        print_line(&item.payload)?;
+        let removed = store.remove(&item).await;
+        removed.with_context(|| format!("removing a printed item from queue `{name}`"))?;
         popped += 1;
     }
     if popped < args.count {
@@ -82,7 +86,7 @@ fn open(config: &Path) -> anyhow::Result<Store> {
 }
 
 /// Writes one payload as text (invalid UTF-8 replaced) and a newline, flushed at once:
-/// the item is already gone from the store.
+/// the item is removed from the store only once this succeeded.
 fn print_line(payload: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(String::from_utf8_lossy(payload).as_bytes())

@@ -1,6 +1,7 @@
 //! Printing call reports, as text for people or as one JSON object.
 
-use crate::{CallReport, Delivery};
+use crate::engine::CallReport;
+use crate::event::Delivery;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,14 +25,14 @@ pub(super) fn json(delivery: &Delivery, reports: &[CallReport]) -> serde_json::V
     let last = reports.last().map(|r| &r.outcome);
     serde_json::json!({
         "event_id": delivery.event_id,
-        "phase": format!("{:?}", delivery.phase),
+        "phase": delivery.phase,
         "outcome": last,
         "calls": reports,
     })
 }
 
 pub(super) fn print_text(delivery: &Delivery, reports: &[CallReport]) {
-    println!("event {} ({:?})", delivery.event_id, delivery.phase);
+    println!("event {} ({})", delivery.event_id, delivery.phase);
     for r in reports {
         print_call(r);
     }
@@ -53,7 +54,7 @@ fn print_call(r: &CallReport) {
         println!("log:");
     }
     for line in &r.log {
-        println!("  [{} {:?}] {}", line.level, line.stream, line.message);
+        println!("  [{} {}] {}", line.level, line.stream, line.message);
     }
     if r.log_truncated {
         println!("  ... (log truncated at its limit)");

@@ -1,6 +1,7 @@
 //! `wasm-listeners serve --config FILE`
 
 use crate::config::Config;
+use crate::service::Service;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let socket = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} ([server] listen)"))?;
-    crate::service::run(config, socket, shutdown_signal()).await?;
+    let service = Service::build(&config).await?;
+    service.run(socket, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,8 +1,9 @@
 //! One `[[listener]]` block.
 
+use super::Invalid;
 use crate::event::Action;
 use crate::limits::Limits;
-use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+use crate::policy::{EmailRules, QueueRules};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,40 +64,14 @@ fn actions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Action>, D::Error> {
 }
 
 impl ListenerConfig {
-    pub(super) fn check(&self, max_memory_bytes: u64) -> Result<(), String> {
-        let name = &self.name;
-        if name.trim().is_empty() {
-            return Err("a [[listener]] has an empty `name`".into());
+    pub(super) fn check(&self, max_memory_bytes: u64) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(Invalid::EmptyListenerName);
         }
-        if self.limits.memory_bytes > max_memory_bytes {
-            return Err(format!(
-                "listener `{name}`: limits.memory_bytes = {} is over [engine] max_memory_mib ({max_memory_bytes} bytes)",
-                self.limits.memory_bytes
-            ));
-        }
-        if self.limits.fuel == 0 || self.limits.deadline.is_zero() {
-            return Err(format!(
-                "listener `{name}`: limits.fuel and limits.deadline_ms must be above 0"
-            ));
-        }
-        Ok(())
-    }
-
-    /// The engine's view of this listener, under the operator's ceilings.
-    pub fn spec(&self, operator: &super::Config) -> crate::ListenerSpec {
-        let mut email = EmailPolicy::deny_all()
-            .with_layer(operator.email.ceiling())
-            .with_layer(self.email.clone());
-        email.default_sender = operator.email.default_sender.clone();
-        let queue = QueuePolicy::deny_all()
-            .with_layer(operator.queue.ceiling())
-            .with_layer(self.queue.clone());
-        crate::ListenerSpec {
-            name: self.name.clone(),
-            settings: self.settings.clone(),
-            limits: self.limits.clone(),
-            email,
-            queue,
-        }
+        let limits = self.limits.check(max_memory_bytes);
+        limits.map_err(|error| Invalid::Limits {
+            listener: self.name.clone(),
+            error,
+        })
     }
 }

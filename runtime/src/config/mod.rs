@@ -1,7 +1,8 @@
-//! The operator's configuration: one TOML file, one typed tree.
+//! The operator's configuration: one TOML file, one typed tree of plain data.
 //!
 //! Unknown keys are refused with their name, defaults are named constants, secrets print as
 //! `[redacted]`, and every problem is found at start-up, naming the key or listener.
+//! `service` turns the tree into engine settings, listeners and backends.
 //! `config/example.toml` at the top of the repository shows every key.
 //!
 //! # Layout
@@ -17,21 +18,22 @@ mod tests;
 pub use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
+use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
 use crate::policy::{EmailRules, QueueRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Where `serve` listens by default: loopback only, so no token is needed.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 /// Largest request body any route accepts.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 /// Where the embedded store and the outbox live, relative to the configuration file.
-pub const DEFAULT_DATA_DIR: &str = "data";
+pub(crate) const DEFAULT_DATA_DIR: &str = "data";
 /// SMTP commands time out after this long.
-pub const DEFAULT_SMTP_TIMEOUT_MS: u64 = 10_000;
+pub(crate) const DEFAULT_SMTP_TIMEOUT_MS: u64 = 10_000;
 /// Idle SMTP connections kept for reuse.
-pub const DEFAULT_SMTP_POOL_SIZE: usize = 4;
+pub(crate) const DEFAULT_SMTP_POOL_SIZE: usize = 4;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +54,44 @@ pub enum ConfigError {
         /// What toml/serde said.
         message: String,
     },
-    /// Well-formed, but inconsistent.
-    #[error("configuration {path}: {message}")]
+    /// Well-formed, but against one of the rules of [`Invalid`].
+    #[error("configuration {path}: {rule}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// What is wrong and how to fix it.
-        message: String,
+        /// The rule broken.
+        #[source]
+        rule: Invalid,
+    },
+}
+
+/// A well-formed configuration that breaks a rule: one variant per rule, each naming the
+/// key and, for a listener, the listener.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// `[server] listen` is reachable from other machines and no token guards ingestion.
+    #[error("[server] listen = \"{listen}\" is not a loopback address: set [server] operator_token, which event ingestion then requires")]
+    ListenWithoutToken {
+        /// The address.
+        listen: SocketAddr,
+    },
+    /// Two listeners share a name.
+    #[error("two [[listener]] blocks are named `{name}`: names identify listeners in logs, reports and deliveries")]
+    DuplicateListener {
+        /// The name.
+        name: String,
+    },
+    /// A listener's `name` is empty or blank.
+    #[error("a [[listener]] has an empty `name`")]
+    EmptyListenerName,
+    /// A listener's `[listener.limits]` cannot be used.
+    #[error("listener `{listener}`: {error}")]
+    Limits {
+        /// The listener's name.
+        listener: String,
+        /// Which limit, and why.
+        #[source]
+        error: LimitError,
     },
 }
 
@@ -120,11 +153,17 @@ pub struct EngineSection {
 
 impl Default for EngineSection {
     fn default() -> Self {
-        let defaults = crate::EngineConfig::default();
         EngineSection {
-            max_instances: defaults.max_instances,
-            max_memory_mib: defaults.max_memory_bytes >> 20,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memory_mib: DEFAULT_MAX_MEMORY_BYTES >> 20,
         }
+    }
+}
+
+impl EngineSection {
+    /// `max_memory_mib` in bytes.
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.max_memory_mib << 20
     }
 }
 
@@ -274,27 +313,25 @@ impl Config {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
-        config.check().map_err(|message| ConfigError::Invalid {
+        config.check().map_err(|rule| ConfigError::Invalid {
             path: PathBuf::new(),
-            message,
+            rule,
         })?;
         config.resolve_paths(base);
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
-        let server = &self.server;
-        if !server.listen.ip().is_loopback() && server.operator_token.is_none() {
-            return Err(format!(
-                "[server] listen = \"{}\" is not a loopback address: set [server] operator_token, which event ingestion then requires",
-                server.listen
-            ));
+    fn check(&self) -> Result<(), Invalid> {
+        let listen = self.server.listen;
+        if !listen.ip().is_loopback() && self.server.operator_token.is_none() {
+            return Err(Invalid::ListenWithoutToken { listen });
         }
-        let max_memory = self.engine.max_memory_mib << 20;
+        let max_memory = self.engine.max_memory_bytes();
         let mut names = std::collections::HashSet::new();
         for l in &self.listeners {
             if !names.insert(l.name.as_str()) {
-                return Err(format!("two [[listener]] blocks are named `{}`", l.name));
+                let name = l.name.clone();
+                return Err(Invalid::DuplicateListener { name });
             }
             l.check(max_memory)?;
         }
@@ -329,15 +366,6 @@ impl Config {
     pub fn store_path(&self) -> PathBuf {
         self.server.data_dir.join("wasm-listeners.sqlite3")
     }
-
-    /// The engine settings.
-    pub fn engine_config(&self) -> crate::EngineConfig {
-        crate::EngineConfig {
-            max_instances: self.engine.max_instances,
-            max_memory_bytes: self.engine.max_memory_mib << 20,
-            ..crate::EngineConfig::default()
-        }
-    }
 }
 
 impl ConfigError {
@@ -347,9 +375,9 @@ impl ConfigError {
                 path: file.to_owned(),
                 message,
             },
-            ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+            ConfigError::Invalid { rule, .. } => ConfigError::Invalid {
                 path: file.to_owned(),
-                message,
+                rule,
             },
             read => read,
         }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::event::Action;
+use crate::policy::EmailRules;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("/etc/wl"))
@@ -33,9 +34,9 @@ fn defaults_and_relative_paths() {
         Path::new("/etc/wl/data/wasm-listeners.sqlite3")
     );
     assert_eq!(c.outbox(), Path::new("/etc/wl/data/outbox"));
-    let spec = c.listeners[0].spec(&c);
-    assert!(
-        !spec.email.permits_recipient("a@example.org"),
+    assert_eq!(
+        c.listeners[0].email,
+        EmailRules::default(),
         "deny by default"
     );
 }
@@ -66,6 +67,32 @@ fn inconsistencies_name_the_listener_or_key() {
     assert!(error(&two).contains("two [[listener]] blocks are named `a`"));
     let big = "[[listener]]\nname = \"big\"\ncomponent = \"a.wasm\"\n[listener.limits]\nmemory_bytes = 999999999999\n";
     assert!(error(big).contains("listener `big`"));
+    let rule = |text: &str| match parse(text) {
+        Err(ConfigError::Invalid { rule, .. }) => rule,
+        other => panic!("expected a broken rule, got {other:?}"),
+    };
+    assert!(matches!(rule(&two), Invalid::DuplicateListener { name } if name == "a"));
+    let blank = "[[listener]]\nname = \" \"\ncomponent = \"a.wasm\"\n";
+    assert_eq!(rule(blank), Invalid::EmptyListenerName);
+}
+
+#[test]
+fn a_zero_fuel_yield_interval_is_refused_naming_the_key() {
+    let text = "[[listener]]\nname = \"spin\"\ncomponent = \"a.wasm\"\n[listener.limits]\nfuel_yield_interval = 0\n";
+    let e = parse(text).unwrap_err();
+    let ConfigError::Invalid { rule, .. } = &e else {
+        panic!("{e}");
+    };
+    assert!(matches!(
+        rule,
+        Invalid::Limits { listener, error: LimitError::Zero { key: "fuel_yield_interval", .. } }
+            if listener == "spin"
+    ));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("listener `spin`: limits.fuel_yield_interval = 0"),
+        "{shown}"
+    );
 }
 
 #[test]

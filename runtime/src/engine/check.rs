@@ -1,5 +1,6 @@
 //! Is this a listener component this runtime can run? Each refusal names the problem.
 
+use super::Outcome;
 use crate::bindings::{PACKAGE, SUPPORTED_VERSIONS};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
@@ -8,7 +9,7 @@ use wasmtime::component::Component;
 /// JavaScript runtimes start, but grant nothing: no preopened directory, every socket
 /// address denied, no name lookup, no environment variable, stdin closed; stdout and stderr
 /// go to the call's log.
-pub const ALLOWED_WASI_PACKAGES: &[&str] = &[
+const ALLOWED_WASI_PACKAGES: &[&str] = &[
     "wasi:io",
     "wasi:cli",
     "wasi:clocks",
@@ -18,16 +19,16 @@ pub const ALLOWED_WASI_PACKAGES: &[&str] = &[
 ];
 
 /// The WASI version family those packages must belong to.
-pub const WASI_VERSION_FAMILY: &str = "0.2.";
+const WASI_VERSION_FAMILY: &str = "0.2.";
 
 /// The interfaces of the contract a listener may import (at a supported version).
-pub const CAPABILITY_INTERFACES: &[&str] = &["email", "queue", "log", "settings", "types"];
+const CAPABILITY_INTERFACES: &[&str] = &["email", "queue", "log", "settings", "types"];
 
 /// The interface a listener must export.
-pub const HANDLER_INTERFACE: &str = "handler";
+const HANDLER_INTERFACE: &str = "handler";
 
 /// The functions the handler must export.
-pub const HANDLER_FUNCTIONS: &[&str] = &["handle", "validate-settings"];
+const HANDLER_FUNCTIONS: &[&str] = &["handle", "validate-settings"];
 
 /// Why a component was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,9 +62,10 @@ pub enum CheckError {
     /// The linker could not satisfy the imports.
     #[error("cannot link the component: {0}")]
     Link(String),
-    /// Instantiating it failed (its start code trapped or hit a limit).
+    /// Instantiating it failed: its start code trapped or hit a limit, or no instance slot
+    /// was free ([`Outcome::Capacity`]: try again later).
     #[error("the component cannot be instantiated: {0}")]
-    Instantiation(String),
+    Instantiation(Outcome),
     /// An export has the wrong signature.
     #[error("the component's handler does not match the contract: {0}")]
     Signature(String),

@@ -1,9 +1,7 @@
 //! Host types -> the generated WIT types.
 
-use super::listener::Delivery;
-use super::outcome::Part;
 use crate::bindings::types as wit;
-use crate::event::{Action, Event, Objects, Phase, Source};
+use crate::event::{Action, Change, Delivery, Event, Objects, Part, Phase, Source};
 
 pub(crate) fn event(e: &Event) -> wit::Event {
     wit::Event {
@@ -33,7 +31,7 @@ fn objects(o: &Objects) -> wit::Objects {
         Objects::NotGiven => wit::Objects::NotGiven,
         Objects::Read(list) => wit::Objects::Read(list.clone()),
         Objects::Changes(list) => {
-            let change = |c: &crate::event::Change| wit::Change {
+            let change = |c: &Change| wit::Change {
                 old: c.old.clone(),
                 new: c.new.clone(),
             };

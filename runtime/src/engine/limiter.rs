@@ -3,11 +3,11 @@
 /// Trap: the guest asked for more linear memory than its limit.
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit reached: the listener asked for {desired} bytes of linear memory, its limit is {limit}")]
-pub struct MemoryLimitExceeded {
+pub(crate) struct MemoryLimitExceeded {
     /// Bytes the guest would have held after growing.
-    pub desired: u64,
+    pub(crate) desired: u64,
     /// The listener's limit.
-    pub limit: u64,
+    pub(crate) limit: u64,
 }
 
 /// Sums the sizes of every linear memory of a call's instance (a Python or JavaScript

@@ -1,16 +1,18 @@
 //! A listener: a loaded component bound to a name, settings, limits, policies and
 //! backends; and the life of one call's store.
 
-use super::outcome::{classify, CallReport, ErrorKind, Outcome, Part};
-use super::{convert, CheckError, Engine, LoadedComponent, EPOCH_TICK};
+use super::limiter::MemoryLimiter;
+use super::outcome::{classify, CallReport, ErrorKind, Outcome};
+use super::state::{deny_all_wasi, HostState};
+use super::{convert, CheckError, Engine, EPOCH_TICK};
 use crate::bindings::types::{self as wit, ListenerError};
 use crate::bindings::{Listener as Bindings, ListenerPre};
-use crate::event::{Event, Phase, Source};
-use crate::host::email::{self, EmailBackend, EmailCtx};
-use crate::host::log::{CapturedLog, LogStream};
-use crate::host::queue::{self, QueueBackend, QueueCtx};
+use crate::event::{Delivery, Event, Part};
+use crate::host::email::EmailCtx;
+use crate::host::log::CapturedLog;
+use crate::host::queue::QueueCtx;
 use crate::host::settings::SettingsCtx;
-use crate::host::HostState;
+use crate::host::{EmailBackend, QueueBackend, RecordOnly};
 use crate::limits::Limits;
 use crate::policy::{EmailPolicy, QueuePolicy};
 use std::collections::BTreeMap;
@@ -18,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
 
 /// How long past its deadline a call may run before it is dropped regardless: a backstop
 /// for host code that does not go through `host::before_deadline`.
@@ -70,8 +71,8 @@ impl Capabilities {
     /// Backends that send nothing: effects only show in the call reports.
     pub fn record_only() -> Capabilities {
         Capabilities {
-            email: Arc::new(email::RecordOnly),
-            queue: Arc::new(queue::RecordOnly),
+            email: Arc::new(RecordOnly),
+            queue: Arc::new(RecordOnly),
         }
     }
 }
@@ -80,19 +81,6 @@ impl std::fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Capabilities { .. }")
     }
-}
-
-/// How an event reached a listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// The event's id: the same on every retry.
-    pub event_id: String,
-    /// 1 for the first try.
-    pub attempt: u32,
-    /// Before or after Kinto's commit.
-    pub phase: Phase,
-    /// How the event arrived.
-    pub source: Source,
 }
 
 /// A component bound to its configuration, ready to run calls. Cheap to clone.
@@ -145,36 +133,25 @@ impl Export {
     }
 }
 
-impl Engine {
-    /// Binds a loaded component to a listener's configuration.
-    pub fn listener(
-        &self,
-        component: &LoadedComponent,
+impl Listener {
+    pub(super) fn new(
+        engine: Engine,
+        pre: ListenerPre<HostState>,
         spec: ListenerSpec,
         capabilities: Capabilities,
-    ) -> anyhow::Result<Listener> {
-        let max = self.config().max_memory_bytes;
-        if spec.limits.memory_bytes > max {
-            anyhow::bail!(
-                "listener `{}`: memory limit {} bytes is over the engine's maximum of {max}",
-                spec.name,
-                spec.limits.memory_bytes
-            );
-        }
-        Ok(Listener {
-            engine: self.clone(),
-            pre: component.pre.clone(),
+    ) -> Listener {
+        Listener {
+            engine,
+            pre,
             name: spec.name.into(),
             settings: Arc::new(spec.settings),
             limits: spec.limits,
             email_policy: Arc::new(spec.email),
             queue_policy: Arc::new(spec.queue),
             capabilities,
-        })
+        }
     }
-}
 
-impl Listener {
     /// The listener's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -224,6 +201,7 @@ impl Listener {
         let deadline = started + self.limits.deadline;
         let mut store = self.store(deadline);
         let work = async {
+            limit(&mut store, &self.limits)?;
             let bindings = self.instantiate(&mut store).await?;
             export.call(&mut store, &bindings).await
         };
@@ -246,14 +224,17 @@ impl Listener {
 
     /// Instantiates once without calling anything: runs the component's start code under
     /// the listener's limits, then type-checks its exports against the contract.
-    pub(crate) async fn trial(&self) -> Result<(), CheckError> {
+    pub(super) async fn trial(&self) -> Result<(), CheckError> {
         let deadline = Instant::now() + self.limits.deadline;
         let mut store = self.store(deadline);
-        let instantiate = self.pre.instance_pre().instantiate_async(&mut store);
+        let instantiate = async {
+            limit(&mut store, &self.limits)?;
+            self.pre.instance_pre().instantiate_async(&mut store).await
+        };
         let timed = tokio::time::timeout_at(self.backstop(deadline).into(), instantiate);
         let instance = match timed.await {
-            Err(_elapsed) => return Err(CheckError::Instantiation(Outcome::Deadline.to_string())),
-            Ok(Err(e)) => return Err(CheckError::Instantiation(classify(&e).to_string())),
+            Err(_elapsed) => return Err(CheckError::Instantiation(Outcome::Deadline)),
+            Ok(Err(e)) => return Err(CheckError::Instantiation(classify(&e))),
             Ok(Ok(instance)) => instance,
         };
         match Bindings::new(&mut store, &instance) {
@@ -279,7 +260,7 @@ impl Listener {
         let state = HostState {
             wasi: deny_all_wasi(&log),
             table: ResourceTable::new(),
-            limiter: super::limiter::MemoryLimiter::new(self.limits.memory_bytes),
+            limiter: MemoryLimiter::new(self.limits.memory_bytes),
             email: EmailCtx::new(
                 self.email_policy.clone(),
                 self.capabilities.email.clone(),
@@ -295,9 +276,6 @@ impl Listener {
         };
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
-        // Both fail only on an engine without fuel, and ours always has it.
-        let _ = store.set_fuel(self.limits.fuel);
-        let _ = store.fuel_async_yield_interval(Some(self.limits.fuel_yield_interval));
         let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis() + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_callback(|mut store| {
@@ -334,16 +312,9 @@ impl Listener {
     }
 }
 
-/// WASI that grants nothing: no preopened directory, no environment variable, no argument,
-/// stdin closed, no TCP, no UDP, no name lookup and every socket address refused; stdout and
-/// stderr go into the call's log.
-fn deny_all_wasi(log: &CapturedLog) -> wasmtime_wasi::WasiCtx {
-    WasiCtxBuilder::new()
-        .stdout(log.stdio(LogStream::Stdout))
-        .stderr(log.stdio(LogStream::Stderr))
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }))
-        .build()
+/// Gives the store its fuel and yield interval. wasmtime refuses a zero interval (which
+/// [`Limits::check`] refuses first); its error, if any, ends the call as a trap that says so.
+fn limit(store: &mut Store<HostState>, limits: &Limits) -> wasmtime::Result<()> {
+    store.set_fuel(limits.fuel)?;
+    store.fuel_async_yield_interval(Some(limits.fuel_yield_interval))
 }

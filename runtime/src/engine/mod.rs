@@ -6,32 +6,41 @@
 //! for deadlines. [`Engine::load`] checks and pre-instantiates a component;
 //! [`Engine::listener`] binds it to a name, settings, limits, policies and backends.
 
-pub mod check;
+//!
+//! # Layout
+//! - `mod.rs`: [`Engine`], its configuration and its epoch thread.
+//! - `check.rs`: is this a listener component? ([`CheckError`]).
+//! - `listener.rs`: [`Listener`], a component bound to its configuration, and one call.
+//! - `state.rs`: the store's data and the linker (WASI granting nothing, the capabilities).
+//! - `limiter.rs`: the memory limit of one call.
+//! - `convert.rs`: host types to the generated WIT types.
+//! - `outcome.rs`: the one place traps and limits become an [`Outcome`].
+
+mod check;
 mod convert;
-pub(crate) mod limiter;
+mod limiter;
 mod listener;
-pub mod outcome;
+mod outcome;
+mod state;
 
 pub use check::{CheckError, ComponentInfo};
-pub use listener::{Capabilities, Delivery, Listener, ListenerSpec};
+pub use listener::{Capabilities, Listener, ListenerSpec};
+pub use outcome::{CallReport, ErrorKind, Outcome};
 
 use crate::bindings::ListenerPre;
-use crate::host::HostState;
+use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
+use state::HostState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Listener instances alive at once (calls in flight) before a call ends with `capacity`.
-pub const DEFAULT_MAX_INSTANCES: u32 = 100;
-/// The largest linear memory any listener may be given (its pool slot size).
-pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;
 /// Bytes of each memory slot kept resident between calls: resetting them costs less than
 /// unmapping and faulting them in again (17-19 µs per event instead of 27-38 µs).
-pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
+const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// How often the epoch advances: the precision of deadlines in wasm code.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances, memories and tables one component may hold: Python and JavaScript
 /// components bundle several core modules (TOOLCHAINS.md).
@@ -64,7 +73,7 @@ impl Default for EngineConfig {
 /// Compiles, checks and runs listener components. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    pub(crate) wasmtime: wasmtime::Engine,
+    wasmtime: wasmtime::Engine,
     linker: Arc<Linker<HostState>>,
     config: EngineConfig,
     _ticker: Arc<EpochTicker>,
@@ -84,7 +93,7 @@ impl Engine {
         let wasmtime = wasmtime::Engine::new(&wasmtime_config(&config))
             .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
         let mut linker = Linker::new(&wasmtime);
-        crate::host::add_to_linker(&mut linker)
+        state::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link the host interfaces: {e:#}"))?;
         let ticker = EpochTicker::start(wasmtime.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
@@ -116,19 +125,33 @@ impl Engine {
         let pre = ListenerPre::new(pre).map_err(|e| CheckError::Signature(format!("{e:#}")))?;
         let loaded = LoadedComponent { pre, info };
         let spec = ListenerSpec::new("check");
-        let trial = self.listener(&loaded, spec, Capabilities::record_only());
-        trial
-            .map_err(|e| CheckError::Invalid(format!("{e:#}")))?
-            .trial()
-            .await?;
+        // Default limits always fit the engine's maximum: nothing to refuse here.
+        let trial = self.bind(&loaded, spec, Capabilities::record_only());
+        trial.trial().await?;
         Ok(loaded)
+    }
+
+    /// Binds a loaded component to a listener's configuration; refuses limits the engine
+    /// cannot honour (see [`crate::Limits::check`]).
+    pub fn listener(
+        &self,
+        component: &LoadedComponent,
+        spec: ListenerSpec,
+        capabilities: Capabilities,
+    ) -> Result<Listener, LimitError> {
+        spec.limits.check(self.config.max_memory_bytes)?;
+        Ok(self.bind(component, spec, capabilities))
+    }
+
+    fn bind(&self, c: &LoadedComponent, spec: ListenerSpec, caps: Capabilities) -> Listener {
+        Listener::new(self.clone(), c.pre.clone(), spec, caps)
     }
 }
 
 /// A component that passed [`Engine::load`], ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    pub(crate) pre: ListenerPre<HostState>,
+    pre: ListenerPre<HostState>,
     /// What the check found.
     pub info: ComponentInfo,
 }

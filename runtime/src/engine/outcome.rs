@@ -1,10 +1,8 @@
 //! The one place where traps and limits become an [`Outcome`].
 
 use super::limiter::MemoryLimitExceeded;
-use crate::host::email::Email;
-use crate::host::log::LogLine;
-use crate::host::queue::QueuePush;
-use crate::host::{CapabilityUnavailable, DeadlineExceeded};
+use crate::event::Part;
+use crate::host::{DeadlineExceeded, Email, LogLine, QueuePush};
 use serde::Serialize;
 use std::time::Duration;
 use wasmtime::{PoolConcurrencyLimitError, Trap};
@@ -17,6 +15,15 @@ pub enum ErrorKind {
     Transient,
     /// Give up.
     Permanent,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Permanent => "permanent",
+        })
+    }
 }
 
 /// How one call ended. Callers (and tests) match on the variants.
@@ -45,13 +52,6 @@ pub enum Outcome {
     },
     /// No instance slot was free: try again later.
     Capacity,
-    /// A capability's backend failed in a way the guest cannot act on: try again later.
-    CapabilityUnavailable {
-        /// `email` or `queue`.
-        capability: String,
-        /// What failed.
-        message: String,
-    },
 }
 
 impl Outcome {
@@ -64,7 +64,7 @@ impl Outcome {
     pub fn is_retryable(&self) -> bool {
         match self {
             Outcome::ListenerError { error, .. } => *error == ErrorKind::Transient,
-            Outcome::Deadline | Outcome::Capacity | Outcome::CapabilityUnavailable { .. } => true,
+            Outcome::Deadline | Outcome::Capacity => true,
             Outcome::Ok | Outcome::OutOfFuel | Outcome::MemoryLimit | Outcome::Trap { .. } => false,
         }
     }
@@ -79,7 +79,6 @@ impl Outcome {
             Outcome::Deadline => "deadline",
             Outcome::Trap { .. } => "trap",
             Outcome::Capacity => "capacity",
-            Outcome::CapabilityUnavailable { .. } => "capability-unavailable",
         }
     }
 }
@@ -88,12 +87,8 @@ impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())?;
         match self {
-            Outcome::ListenerError { error, message } => write!(f, " ({error:?}): {message}"),
+            Outcome::ListenerError { error, message } => write!(f, " ({error}): {message}"),
             Outcome::Trap { message } => write!(f, ": {message}"),
-            Outcome::CapabilityUnavailable {
-                capability,
-                message,
-            } => write!(f, " ({capability}): {message}"),
             _ => Ok(()),
         }
     }
@@ -110,12 +105,6 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Outcome {
     if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         return Outcome::Capacity;
     }
-    if let Some(e) = err.downcast_ref::<CapabilityUnavailable>() {
-        return Outcome::CapabilityUnavailable {
-            capability: e.capability.to_owned(),
-            message: e.message.clone(),
-        };
-    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
         Some(Trap::Interrupt) => Outcome::Deadline,
@@ -123,20 +112,6 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Outcome {
             message: format!("{err:#}"),
         },
     }
-}
-
-/// Which part of an event a call carried (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Part {
-    /// 1-based index.
-    pub index: u32,
-    /// Number of parts.
-    pub count: u32,
-}
-
-impl Part {
-    /// An event delivered whole.
-    pub const WHOLE: Part = Part { index: 1, count: 1 };
 }
 
 /// What one call did and cost.

@@ -100,6 +100,23 @@ pub enum Phase {
     Unknown,
 }
 
+impl Phase {
+    /// The word the API and the contract use: `before-commit`, `after-commit`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::BeforeCommit => "before-commit",
+            Phase::AfterCommit => "after-commit",
+            Phase::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How the event reached the runtime (WIT `source`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -165,6 +182,33 @@ pub struct Event {
     pub extras: Vec<(String, String)>,
     /// The objects.
     pub objects: Objects,
+}
+
+/// How an event reaches a listener (WIT `context`, less the listener's name and the part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The event's id ([`Event::id`]): the same on every retry.
+    pub event_id: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// Before or after Kinto's commit.
+    pub phase: Phase,
+    /// How the event arrived.
+    pub source: Source,
+}
+
+/// Which part of an event one call carries (WIT `part`, 1-based): see [`Event::split`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Part {
+    /// 1-based index.
+    pub index: u32,
+    /// Number of parts.
+    pub count: u32,
+}
+
+impl Part {
+    /// An event delivered whole.
+    pub const WHOLE: Part = Part { index: 1, count: 1 };
 }
 
 /// An event as it arrived, with the phase its `event_class` told.

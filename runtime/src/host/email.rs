@@ -1,19 +1,21 @@
-//! The `email` capability: policy and size checks, then a backend sends the message.
+//! The `email` capability: policy, size and rate checks, in that order, then a backend
+//! sends the message.
 //!
 //! The backend is a trait so that the capability's logic is tested without a network and
 //! `invoke` records messages instead of sending them; the SMTP and outbox backends live
-//! behind it (`backends::mail`, which also parses addresses).
+//! behind it (`backends::mail`). Addresses are parsed by `address`, the parser the SMTP
+//! backend uses too.
 
 use super::DeadlineExceeded;
-use crate::backends::mail::{parse_address, Address};
+use crate::address::{self, Address};
 use crate::bindings::email::{Host, Message, SendError};
 use crate::policy::EmailPolicy;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A message that passed the policy, its addresses parsed and normalised
-/// ([`crate::backends::mail::parse_address`]).
+/// A message that passed the policy, its addresses parsed and normalised (`Name <addr>` or
+/// `addr`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Email {
     /// The sender (`Name <addr>` or `addr`).
@@ -78,23 +80,13 @@ pub trait EmailBackend: Send + Sync + 'static {
     }
 }
 
-/// Sends nothing: the message only shows in the call's report (`invoke`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecordOnly;
-
-#[async_trait::async_trait]
-impl EmailBackend for RecordOnly {
-    async fn send(&self, _: &Email, _: Instant) -> Result<(), EmailBackendError> {
-        Ok(())
-    }
-}
-
 /// One call's email capability.
 pub(crate) struct EmailCtx {
     policy: Arc<EmailPolicy>,
     backend: Arc<dyn EmailBackend>,
     deadline: Instant,
-    attempts: u32,
+    /// Messages admitted so far in this call: what the rate counts.
+    admitted: u32,
     /// Messages accepted by the backend during this call.
     pub(crate) sent: Vec<Email>,
     /// A message was accepted after the deadline: the guest gets a grace to return.
@@ -103,7 +95,7 @@ pub(crate) struct EmailCtx {
 
 impl EmailCtx {
     /// A context for one call that must end by `deadline`.
-    pub fn new(
+    pub(crate) fn new(
         policy: Arc<EmailPolicy>,
         backend: Arc<dyn EmailBackend>,
         deadline: Instant,
@@ -112,19 +104,27 @@ impl EmailCtx {
             policy,
             backend,
             deadline,
-            attempts: 0,
+            admitted: 0,
             sent: Vec::new(),
             late_commit: false,
         }
     }
 
-    /// Checks a guest's message against the policy and caps, and parses its addresses.
+    /// Checks a guest's message against the policy, then the size caps, then the rate, and
+    /// parses its addresses. Only an admitted message counts against the rate: a refused
+    /// one leaves it untouched.
     fn admit(&mut self, m: Message) -> Result<Email, SendError> {
-        let p = &self.policy;
-        self.attempts += 1;
-        if self.attempts > p.max_messages_per_call {
+        let email = self.check(m)?;
+        if self.admitted >= self.policy.max_messages_per_call {
             return Err(SendError::RateLimited);
         }
+        self.admitted += 1;
+        Ok(email)
+    }
+
+    /// The policy and size checks.
+    fn check(&self, m: Message) -> Result<Email, SendError> {
+        let p = &self.policy;
         let from = match m.from.or_else(|| p.default_sender.clone()) {
             Some(from) => parse(&from)?,
             None => return Err(SendError::InvalidAddress("no sender: set `from`".into())),
@@ -190,8 +190,8 @@ impl EmailCtx {
     }
 }
 
-fn parse(address: &str) -> Result<Address, SendError> {
-    parse_address(address).map_err(SendError::InvalidAddress)
+fn parse(text: &str) -> Result<Address, SendError> {
+    address::parse(text).map_err(SendError::InvalidAddress)
 }
 
 impl EmailCtx {
@@ -234,7 +234,11 @@ mod tests {
     fn ctx(layer: EmailRules) -> EmailCtx {
         let policy = EmailPolicy::deny_all().with_layer(layer);
         let deadline = Instant::now() + Duration::from_secs(5);
-        EmailCtx::new(Arc::new(policy), Arc::new(RecordOnly), deadline)
+        EmailCtx::new(
+            Arc::new(policy),
+            Arc::new(crate::host::RecordOnly),
+            deadline,
+        )
     }
 
     fn message(to: &str) -> Message {
@@ -288,6 +292,30 @@ mod tests {
         let deadline = trap.downcast_ref::<DeadlineExceeded>();
         assert_eq!(deadline.map(|d| d.capability), Some("email"), "{trap:?}");
         assert!(c.sent.is_empty());
+    }
+
+    #[test]
+    fn a_refused_message_leaves_the_rate_untouched() {
+        let mut c = ctx(EmailRules {
+            allowed_senders: vec!["*".into()],
+            allowed_recipients: vec!["example.org".into()],
+        });
+        let max = crate::policy::DEFAULT_MAX_MESSAGES_PER_CALL;
+        for _ in 0..2 * max {
+            let refused = c.admit(message("spy@evil.test"));
+            assert!(
+                matches!(refused, Err(SendError::NotPermitted(_))),
+                "{refused:?}"
+            );
+            let unparsable = c.admit(message("not an address"));
+            assert!(matches!(unparsable, Err(SendError::InvalidAddress(_))));
+        }
+        for n in 0..max {
+            let admitted = c.admit(message("ops@example.org"));
+            assert!(admitted.is_ok(), "message {n}: {admitted:?}");
+        }
+        let over = c.admit(message("ops@example.org"));
+        assert!(matches!(over, Err(SendError::RateLimited)), "{over:?}");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The `log` capability and the guest's stdout/stderr: both go into the call's captured
 //! log (bounded) and to `tracing`.
+//!
+//! A guest chooses how much it writes: every line is checked against the capture cap
+//! before any work is done with it, and only what is kept reaches `tracing`. A line is cut
+//! at [`MAX_LINE_BYTES`], and at what is left of the cap.
 
 use crate::bindings::log::{Host, Level};
 use bytes::Bytes;
@@ -20,20 +24,83 @@ pub enum LogStream {
     Stderr,
 }
 
+impl std::fmt::Display for LogStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogStream::Log => "log",
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        })
+    }
+}
+
+/// The severity of a captured line: as the guest gave it to the `log` import; `info` for
+/// stdout, `warn` for stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Very verbose detail.
+    Trace,
+    /// Detail for debugging.
+    Debug,
+    /// Normal operation (and stdout).
+    Info,
+    /// Something unexpected, handled (and stderr).
+    Warn,
+    /// A failure.
+    Error,
+}
+
+impl LogLevel {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Level> for LogLevel {
+    fn from(level: Level) -> LogLevel {
+        match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        }
+    }
+}
+
 /// One captured line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogLine {
-    /// `trace` .. `error` for the `log` import; `info` for stdout, `warn` for stderr.
-    pub level: &'static str,
+    /// Its severity.
+    pub level: LogLevel,
     /// Where it came from.
     pub stream: LogStream,
     /// The text, without its line break.
     pub message: String,
 }
 
+/// Longest line kept (the `log` import's message, or one line of stdout or stderr): the
+/// rest of the line is cut. Also how much of stdout or stderr is held waiting for a line
+/// break before it is taken as a line anyway.
+pub(crate) const MAX_LINE_BYTES: usize = 8 << 10;
+
 /// The bounded log of one call, shared by the `log` import and the stdio streams.
 #[derive(Debug, Clone)]
-pub struct CapturedLog {
+pub(crate) struct CapturedLog {
     inner: Arc<Mutex<Capture>>,
     listener: Arc<str>,
 }
@@ -50,7 +117,7 @@ struct Capture {
 
 impl CapturedLog {
     /// A log that keeps at most `max_bytes` of text for `listener`.
-    pub fn new(listener: Arc<str>, max_bytes: usize) -> CapturedLog {
+    pub(crate) fn new(listener: Arc<str>, max_bytes: usize) -> CapturedLog {
         let capture = Capture {
             max_bytes,
             ..Capture::default()
@@ -61,21 +128,31 @@ impl CapturedLog {
         }
     }
 
-    /// Records a line from `stream`.
-    pub fn push(&self, level: &'static str, stream: LogStream, message: String) {
-        tracing::event!(target: "listener", tracing::Level::DEBUG, listener = %self.listener, level, ?stream, %message);
-        let mut c = self.lock();
-        // The guest chooses how much it writes: keep what fits, count the rest as dropped.
-        if c.bytes + message.len() > c.max_bytes {
-            c.truncated = true;
-            return;
-        }
-        c.bytes += message.len();
-        c.lines.push(LogLine {
-            level,
-            stream,
-            message,
-        });
+    /// Records a line from `stream`: cut to [`MAX_LINE_BYTES`] and to what is left of the
+    /// cap first, then kept and sent to `tracing`; nothing of a line that does not fit at
+    /// all goes anywhere.
+    fn push(&self, level: LogLevel, stream: LogStream, line: &[u8]) {
+        let kept = {
+            let mut c = self.lock();
+            let room = c.max_bytes.saturating_sub(c.bytes).min(MAX_LINE_BYTES);
+            let message = utf8_prefix(line, room);
+            if message.len() < line.len() {
+                c.truncated = true;
+            }
+            if message.is_empty() && !line.is_empty() {
+                return;
+            }
+            c.bytes += message.len();
+            let line = LogLine {
+                level,
+                stream,
+                message,
+            };
+            c.lines.push(line.clone());
+            line
+        };
+        let (listener, message) = (&self.listener, &kept.message);
+        tracing::event!(target: "listener", tracing::Level::DEBUG, %listener, level = level.as_str(), ?stream, %message);
     }
 
     fn write_stdio(&self, stream: LogStream, bytes: &[u8]) {
@@ -88,18 +165,21 @@ impl CapturedLog {
             partial.extend_from_slice(bytes);
             match partial.iter().rposition(|b| *b == b'\n') {
                 Some(end) => partial.drain(..=end).collect::<Vec<u8>>(),
-                None if partial.len() > 4096 => std::mem::take(partial),
+                None if partial.len() >= MAX_LINE_BYTES => std::mem::take(partial),
                 None => return,
             }
         };
-        for line in String::from_utf8_lossy(&complete).lines() {
-            self.push(stdio_level(stream), stream, line.to_owned());
+        for line in complete.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                self.push(stdio_level(stream), stream, line);
+            }
         }
     }
 
     /// Ends the call: flushes unterminated stdio lines and returns the lines and whether any
-    /// were dropped.
-    pub fn finish(&self) -> (Vec<LogLine>, bool) {
+    /// were cut or dropped.
+    pub(crate) fn finish(&self) -> (Vec<LogLine>, bool) {
         for stream in [LogStream::Stdout, LogStream::Stderr] {
             let rest = {
                 let mut c = self.lock();
@@ -109,11 +189,7 @@ impl CapturedLog {
                 }
             };
             if !rest.is_empty() {
-                self.push(
-                    stdio_level(stream),
-                    stream,
-                    String::from_utf8_lossy(&rest).into(),
-                );
+                self.push(stdio_level(stream), stream, &rest);
             }
         }
         let mut c = self.lock();
@@ -121,7 +197,7 @@ impl CapturedLog {
     }
 
     /// A stdout or stderr for the guest's WASI context.
-    pub fn stdio(&self, stream: LogStream) -> StdioCapture {
+    pub(crate) fn stdio(&self, stream: LogStream) -> StdioCapture {
         StdioCapture {
             log: self.clone(),
             stream,
@@ -135,40 +211,36 @@ impl CapturedLog {
     }
 }
 
-fn stdio_level(stream: LogStream) -> &'static str {
+fn stdio_level(stream: LogStream) -> LogLevel {
     match stream {
-        LogStream::Stderr => "warn",
-        _ => "info",
+        LogStream::Stderr => LogLevel::Warn,
+        _ => LogLevel::Info,
     }
 }
 
-/// Longest message the `log` import keeps (the rest of the line is cut).
-pub const MAX_LOG_MESSAGE_BYTES: usize = 8 << 10;
+/// The longest prefix of `bytes` of at most `max` bytes, as text. Only what is kept is
+/// converted; invalid UTF-8 is replaced, and since a replacement character is longer than
+/// the byte it replaces, the text is cut again at a character boundary.
+fn utf8_prefix(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
 
 impl Host for CapturedLog {
-    fn log(&mut self, level: Level, mut message: String) {
-        // Hostile input: cut a huge line at a character boundary before storing it.
-        if message.len() > MAX_LOG_MESSAGE_BYTES {
-            let mut end = MAX_LOG_MESSAGE_BYTES;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
-        let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        self.push(level, LogStream::Log, message);
+    fn log(&mut self, level: Level, message: String) {
+        self.push(level.into(), LogStream::Log, message.as_bytes());
     }
 }
 
 /// The guest's stdout or stderr: always ready, never fails, bounded by the captured log.
 #[derive(Debug, Clone)]
-pub struct StdioCapture {
+pub(crate) struct StdioCapture {
     log: CapturedLog,
     stream: LogStream,
 }
@@ -240,6 +312,11 @@ impl tokio::io::AsyncWrite for StdioCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn texts(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.message.as_str()).collect()
+    }
 
     #[test]
     fn stdio_lines_are_split_and_bounded() {
@@ -249,8 +326,64 @@ mod tests {
         log.write_stdio(LogStream::Stderr, b"this line is far too long to keep\n");
         log.write_stdio(LogStream::Stdout, b"tail");
         let (lines, truncated) = log.finish();
-        let texts: Vec<_> = lines.iter().map(|l| l.message.as_str()).collect();
-        assert_eq!(texts, ["hello", "world", "tail"]);
+        assert_eq!(texts(&lines), ["hello", "world", "this line "]);
+        assert_eq!(lines[2].level, LogLevel::Warn);
+        assert!(truncated);
+    }
+
+    #[test]
+    fn a_line_is_cut_at_a_character_boundary_and_at_the_line_cap() {
+        let log = CapturedLog::new("t".into(), 1 << 20);
+        let mut guest = log.clone();
+        guest.log(Level::Error, "é".repeat(MAX_LINE_BYTES));
+        let (lines, truncated) = log.finish();
+        assert!(truncated);
+        assert_eq!(lines[0].message.len(), MAX_LINE_BYTES);
+        assert_eq!(lines[0].level, LogLevel::Error);
+        assert!(lines[0].message.chars().all(|c| c == 'é'));
+    }
+
+    /// What `tracing` printed, through a subscriber local to the test.
+    #[derive(Clone, Default)]
+    struct Printed(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Printed {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_cut_before_it_reaches_tracing() {
+        let printed = Printed::default();
+        let writer = printed.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let log = CapturedLog::new("t".into(), 100);
+        tracing::subscriber::with_default(subscriber, || {
+            let mut guest = log.clone();
+            guest.log(
+                Level::Info,
+                format!("{}{}", "a".repeat(60), "b".repeat(1000)),
+            );
+            guest.log(Level::Info, "c".repeat(1000));
+        });
+        let printed = String::from_utf8(printed.0.lock().unwrap().clone()).unwrap();
+        let kept = format!("{}{}", "a".repeat(60), "b".repeat(40));
+        assert!(printed.contains(&kept), "{printed}");
+        assert!(!printed.contains(&"b".repeat(41)), "{printed}");
+        assert!(
+            !printed.contains("ccc"),
+            "a line with no room left is not printed: {printed}"
+        );
+        let (lines, truncated) = log.finish();
+        assert_eq!(texts(&lines), [kept.as_str()]);
         assert!(truncated);
     }
 }

@@ -32,17 +32,6 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError>;
 }
 
-/// Pushes nothing: the push only shows in the call's report (`invoke`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecordOnly;
-
-#[async_trait::async_trait]
-impl QueueBackend for RecordOnly {
-    async fn push(&self, _: &str, _: &[u8]) -> Result<(), QueueBackendError> {
-        Ok(())
-    }
-}
-
 /// One call's queue capability.
 pub(crate) struct QueueCtx {
     policy: Arc<QueuePolicy>,
@@ -54,7 +43,7 @@ pub(crate) struct QueueCtx {
 
 impl QueueCtx {
     /// A context for one call that must end by `deadline`.
-    pub fn new(
+    pub(crate) fn new(
         policy: Arc<QueuePolicy>,
         backend: Arc<dyn QueueBackend>,
         deadline: Instant,

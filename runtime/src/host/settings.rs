@@ -12,7 +12,7 @@ pub(crate) struct SettingsCtx {
 
 impl SettingsCtx {
     /// Settings shared by every call of one listener.
-    pub fn new(values: Arc<BTreeMap<String, String>>) -> SettingsCtx {
+    pub(crate) fn new(values: Arc<BTreeMap<String, String>>) -> SettingsCtx {
         SettingsCtx { values }
     }
 }

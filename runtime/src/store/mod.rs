@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// How long a statement waits for another connection (another process) to release the
 /// write lock before failing with "database is locked".
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the store failed. Every message names the file.
 #[derive(Debug, thiserror::Error)]

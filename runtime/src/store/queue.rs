@@ -5,6 +5,14 @@ use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// One item of an embedded queue, still in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    id: i64,
+    /// The bytes pushed.
+    pub payload: Vec<u8>,
+}
+
 impl Store {
     /// Appends `payload` to `queue` (as `LPUSH` does to a Redis list).
     pub async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), StoreError> {
@@ -29,6 +37,34 @@ impl Store {
                  (SELECT id FROM queue_items WHERE queue = ?1 ORDER BY id LIMIT 1) \
                  RETURNING payload";
             conn.query_row(sql, [queue], |row| row.get(0)).optional()
+        })
+        .await
+    }
+
+    /// The oldest item of `queue`, left in place, or `None` when it is empty: read it, then
+    /// [`Store::remove`] it, so that an item is never gone before it was handed on.
+    pub async fn oldest(&self, queue: &str) -> Result<Option<QueueItem>, StoreError> {
+        let queue = queue.to_owned();
+        self.run(move |conn| {
+            let sql = "SELECT id, payload FROM queue_items WHERE queue = ?1 ORDER BY id LIMIT 1";
+            let item = |row: &rusqlite::Row<'_>| {
+                Ok(QueueItem {
+                    id: row.get(0)?,
+                    payload: row.get(1)?,
+                })
+            };
+            conn.query_row(sql, [queue], item).optional()
+        })
+        .await
+    }
+
+    /// Removes an item [`Store::oldest`] gave; `false` when it was removed already (by
+    /// another reader: two readers may both hand on the same item, never lose one).
+    pub async fn remove(&self, item: &QueueItem) -> Result<bool, StoreError> {
+        let id = item.id;
+        self.run(move |conn| {
+            let removed = conn.execute("DELETE FROM queue_items WHERE id = ?1", [id])?;
+            Ok(removed == 1)
         })
         .await
     }

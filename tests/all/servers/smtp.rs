@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasm_listeners::config::{SmtpConfig, SmtpTls};
+use wasm_listeners::{SmtpConfig, SmtpTls};
 
 /// How long a fresh server may take to greet.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,9 +1,9 @@
-//! The email backends, and the one module of the crate that names lettre: address parsing,
+//! The email backends, and with `address` the one module of the crate that names lettre:
 //! building a message (headers only through lettre's builders), [`SmtpBackend`] and
 //! [`OutboxBackend`].
 //!
 //! # Layout
-//! - `mod.rs`: addresses and messages.
+//! - `mod.rs`: building a message.
 //! - `smtp.rs`: [`SmtpBackend`], its connection pool and the DATA rule below.
 //! - `outbox.rs`: [`OutboxBackend`], `.eml` files in a folder.
 //!
@@ -23,28 +23,10 @@ mod smtp;
 pub use outbox::OutboxBackend;
 pub use smtp::{SmtpBackend, SmtpConfigError};
 
-use crate::host::email::{Email, EmailBackendError};
+use crate::host::{Email, EmailBackendError};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-
-/// An email address as lettre parsed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
-    /// Normalised for headers: `Name <user@host>`, or `user@host` when there is no name.
-    pub display: String,
-    /// The bare address, `user@host`: what policies match.
-    pub address: String,
-}
-
-/// Parses `name <user@host>` or `user@host`; the error says why it does not parse.
-pub fn parse_address(text: &str) -> Result<Address, String> {
-    let mailbox: Mailbox = text.parse().map_err(|e| format!("`{text}`: {e}"))?;
-    Ok(Address {
-        display: mailbox.to_string(),
-        address: mailbox.email.to_string(),
-    })
-}
 
 /// Builds the message with lettre's builders only: lettre encodes every header, so no
 /// guest text can add one; Bcc goes into the envelope and never into the headers.

@@ -1,7 +1,7 @@
 //! [`OutboxBackend`]: every message as an `.eml` file in a folder.
 
 use super::build;
-use crate::host::email::{Email, EmailBackend, EmailBackendError};
+use crate::host::{Email, EmailBackend, EmailBackendError};
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -3,7 +3,7 @@
 
 use super::build;
 use crate::config::{SmtpConfig, SmtpTls};
-use crate::host::email::{Email, EmailBackend, EmailBackendError};
+use crate::host::{Email, EmailBackend, EmailBackendError};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
