@@ -87,7 +87,10 @@ fn queue_forward_records_the_kinto_redis_payload() {
 fn index_picks_an_event_of_a_list_and_bad_input_is_a_usage_error() {
     let (code, out) = invoke("queue-forward", "record-create.json", &["--index", "1"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("AfterCommit"), "{out}");
+    assert!(
+        out.contains("(after-commit)"),
+        "the phase as the API prints it: {out}"
+    );
     let (code, out) = invoke("queue-forward", "record-create.json", &["--index", "2"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("holds 2 event(s)"), "{out}");

@@ -38,6 +38,11 @@ impl RedisServer {
         panic!("redis-server did not start on {PORT_ATTEMPTS} free ports: {last}");
     }
 
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)

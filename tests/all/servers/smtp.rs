@@ -85,6 +85,22 @@ impl SmtpServer {
         panic!("no message containing {text:?} within {MESSAGE_TIMEOUT:?}; received: {seen:#?}");
     }
 
+    /// The first `count` messages received, waiting up to [`MESSAGE_TIMEOUT`] for them:
+    /// aiosmtpd prints a message before it answers `250`, but the harness reads its output
+    /// on a thread of its own, so a message the client saw accepted may not be parsed yet.
+    pub async fn wait_for_messages(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + MESSAGE_TIMEOUT;
+        while Instant::now() < deadline {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen = self.messages();
+        panic!("fewer than {count} messages within {MESSAGE_TIMEOUT:?}; received: {seen:#?}");
+    }
+
     fn spawn_and_wait(
         port: u16,
         tls: SmtpTls,
