@@ -50,11 +50,10 @@ mod service;
 mod store;
 
 pub use backends::{
-    EmbeddedQueue, OutboxBackend, RedisOptions, RedisQueue, RedisSetupError, SmtpBackend,
-    SmtpConfigError,
+    EmbeddedQueue, OutboxBackend, RedisQueue, RedisSetupError, SmtpBackend, SmtpConfigError,
 };
 pub use cli::{run, Cli};
-pub use config::{Config, ConfigError, Invalid, ListenerConfig, Mode, Secret, SmtpConfig, SmtpTls};
+pub use config::{Config, ConfigError, Invalid, Secret, SmtpConfig, SmtpTls};
 pub use engine::{
     CallReport, Capabilities, CheckError, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener,
     ListenerSpec, LoadedComponent, Outcome,

@@ -79,9 +79,22 @@ fn refusals_name_the_problem() {
     }
 }
 
+/// The contract's interfaces each example imports (what it uses, as wit-bindgen keeps only
+/// those), and WASI interfaces it must import besides the ones every Rust guest imports.
+const EXAMPLE_IMPORTS: &[(&str, &[&str], &[&str])] = &[
+    ("send-email", &["email", "log", "settings", "types"], &[]),
+    ("queue-forward", &["queue", "log", "settings", "types"], &[]),
+    ("runaway", &["log", "types"], &[]),
+    (
+        "sandbox-probe",
+        &["log", "settings", "types"],
+        &["wasi:filesystem/preopens@0.2.6", "wasi:sockets/tcp@0.2.6"],
+    ),
+];
+
 #[test]
 fn examples_pass_and_list_their_imports() {
-    for guest in ["send-email", "queue-forward", "runaway", "sandbox-probe"] {
+    for (guest, contract, wasi) in EXAMPLE_IMPORTS {
         let out = helpers::bin()
             .arg("check")
             .arg(helpers::guest(guest))
@@ -93,6 +106,29 @@ fn examples_pass_and_list_their_imports() {
             text.contains("implements wasm-listeners:listener@0.1.0"),
             "{text}"
         );
+        let imports: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("  imports "))
+            .collect();
+        let mut listed: Vec<&str> = imports
+            .iter()
+            .filter_map(|i| i.strip_prefix("wasm-listeners:listener/"))
+            .map(|i| i.trim_end_matches("@0.1.0"))
+            .collect();
+        listed.sort_unstable();
+        let mut expected = contract.to_vec();
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "{guest}'s contract imports: {text}");
+        for wanted in wasi
+            .iter()
+            .chain(&["wasi:cli/stderr@0.2.6", "wasi:io/streams@0.2.6"])
+        {
+            assert!(imports.contains(wanted), "{guest} imports {wanted}: {text}");
+        }
+        let other = imports
+            .iter()
+            .find(|i| !i.starts_with("wasm-listeners:listener/") && !i.starts_with("wasi:"));
+        assert_eq!(other, None, "{guest}: only the contract and WASI: {text}");
     }
 }
 

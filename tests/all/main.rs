@@ -9,6 +9,7 @@
 mod check;
 mod cli;
 mod delivery;
+mod errors;
 mod helpers;
 mod http;
 mod layering;

@@ -14,4 +14,4 @@ mod redis;
 
 pub use embedded_queue::EmbeddedQueue;
 pub use mail::{OutboxBackend, SmtpBackend, SmtpConfigError};
-pub use redis::{RedisOptions, RedisQueue, RedisSetupError};
+pub use redis::{RedisQueue, RedisSetupError};

@@ -29,7 +29,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// Timeouts and retries of the Redis connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisOptions {
+pub(crate) struct RedisOptions {
     /// See [`DEFAULT_REDIS_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
     /// See [`DEFAULT_REDIS_RESPONSE_TIMEOUT`].
@@ -99,7 +99,7 @@ impl RedisQueue {
     }
 
     /// A backend for `url` with these timeouts and retries.
-    pub fn with_options(
+    pub(crate) fn with_options(
         url: &Secret,
         options: RedisOptions,
     ) -> Result<RedisQueue, RedisSetupError> {

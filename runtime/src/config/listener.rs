@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// When a listener runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Inside the caller's request, on events before commit: the caller waits for the
     /// outcome, as a Kinto listener does.
     #[default]
@@ -25,7 +25,7 @@ pub enum Mode {
 /// key -> `settings` (SMTP `server`/`tls`/`username`/`password` go to `[email.smtp]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListenerConfig {
+pub(crate) struct ListenerConfig {
     /// Its name: in logs, reports and the guest's `context.listener`.
     pub name: String,
     /// The component file (relative to the configuration file).

@@ -15,7 +15,7 @@ mod secret;
 #[cfg(test)]
 mod tests;
 
-pub use listener::{ListenerConfig, Mode};
+pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
 use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
@@ -101,25 +101,25 @@ pub enum Invalid {
 pub struct Config {
     /// `[server]`.
     #[serde(default)]
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// `[engine]`.
     #[serde(default)]
-    pub engine: EngineSection,
+    pub(crate) engine: EngineSection,
     /// `[email]`: the operator's email settings and ceiling.
     #[serde(default)]
-    pub email: EmailConfig,
+    pub(crate) email: EmailConfig,
     /// `[queue]`: the operator's queue settings and ceiling.
     #[serde(default)]
-    pub queue: QueueConfig,
+    pub(crate) queue: QueueConfig,
     /// `[[listener]]` blocks, in order: sync listeners run in this order.
     #[serde(default, rename = "listener")]
-    pub listeners: Vec<ListenerConfig>,
+    pub(crate) listeners: Vec<ListenerConfig>,
 }
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Address and port of the HTTP API. Default [`DEFAULT_LISTEN`].
     pub listen: SocketAddr,
     /// Bearer token required by event ingestion. Required when `listen` is not loopback.
@@ -144,7 +144,7 @@ impl Default for ServerConfig {
 /// `[engine]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EngineSection {
+pub(crate) struct EngineSection {
     /// Calls in flight at once (instance pool size).
     pub max_instances: u32,
     /// Largest memory limit a listener may have, in MiB.
@@ -162,7 +162,7 @@ impl Default for EngineSection {
 
 impl EngineSection {
     /// `max_memory_mib` in bytes.
-    pub fn max_memory_bytes(&self) -> u64 {
+    pub(crate) fn max_memory_bytes(&self) -> u64 {
         self.max_memory_mib << 20
     }
 }
@@ -170,7 +170,7 @@ impl EngineSection {
 /// `[email]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EmailConfig {
+pub(crate) struct EmailConfig {
     /// `[email.smtp]`: send through this server. Without it, messages are written as `.eml`
     /// files into `outbox`.
     pub smtp: Option<SmtpConfig>,
@@ -199,7 +199,7 @@ impl Default for EmailConfig {
 
 impl EmailConfig {
     /// The operator's layer of every listener's email policy.
-    pub fn ceiling(&self) -> EmailRules {
+    pub(crate) fn ceiling(&self) -> EmailRules {
         EmailRules {
             allowed_senders: self.allowed_senders.clone(),
             allowed_recipients: self.allowed_recipients.clone(),
@@ -269,7 +269,7 @@ fn default_smtp_pool() -> usize {
 /// `[queue]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct QueueConfig {
+pub(crate) struct QueueConfig {
     /// `redis://[user:password@]host:port/db`. Without it, pushes land in the embedded
     /// store (`wasm-listeners queue pop NAME` reads them back).
     pub redis_url: Option<Secret>,
@@ -288,7 +288,7 @@ impl Default for QueueConfig {
 
 impl QueueConfig {
     /// The operator's layer of every listener's queue policy.
-    pub fn ceiling(&self) -> QueueRules {
+    pub(crate) fn ceiling(&self) -> QueueRules {
         QueueRules {
             allowed: self.allowed.clone(),
         }
