@@ -10,7 +10,8 @@
 use crate::config::Secret;
 use crate::host::{QueueBackend, QueueBackendError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, IntoConnectionInfo, RedisError};
 use std::time::Duration;
 
 /// How long one attempt to open a connection (TCP and handshake) may take.
@@ -103,8 +104,7 @@ impl RedisQueue {
         url: &Secret,
         options: RedisOptions,
     ) -> Result<RedisQueue, RedisSetupError> {
-        let client =
-            Client::open(url.expose()).map_err(|e| RedisSetupError::InvalidUrl(e.to_string()))?;
+        let client = client(url)?;
         let addr = client.get_connection_info().addr().to_string();
         // The manager spawns its tasks with `tokio::spawn`, which panics outside a runtime.
         if tokio::runtime::Handle::try_current().is_err() {
@@ -154,6 +154,16 @@ impl RedisQueue {
     }
 }
 
+/// A client for `url` whose connections set `TCP_NODELAY` (redis-rs leaves it off): a
+/// command is one small write, which Nagle's algorithm would hold back while an earlier
+/// reply's ACK is delayed.
+fn client(url: &Secret) -> Result<Client, RedisSetupError> {
+    let invalid = |e: RedisError| RedisSetupError::InvalidUrl(e.to_string());
+    let info = url.expose().into_connection_info().map_err(invalid)?;
+    let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    Client::open(info).map_err(invalid)
+}
+
 fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
@@ -192,4 +202,17 @@ fn guest_visible(e: &RedisError) -> String {
         "the command failed"
     };
     kind.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// redis-rs makes the socket from these settings (`io::tcp`): the stream it connects
+    /// has `TCP_NODELAY`.
+    #[test]
+    fn connections_set_nodelay() {
+        let client = client(&Secret::new("redis://:pw@127.0.0.1:6379/0")).unwrap();
+        assert!(client.get_connection_info().tcp_settings().nodelay());
+    }
 }

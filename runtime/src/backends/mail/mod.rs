@@ -5,6 +5,7 @@
 //! # Layout
 //! - `mod.rs`: building a message.
 //! - `smtp.rs`: [`SmtpBackend`], its connection pool and the DATA rule below.
+//! - `connect.rs`: the stream every SMTP session runs on (`TCP_NODELAY`, implicit TLS).
 //! - `outbox.rs`: [`OutboxBackend`], `.eml` files in a folder.
 //!
 //! # The DATA rule
@@ -17,6 +18,7 @@
 //! of its own, bounded only by the command timeout: dropping the caller's future (the
 //! engine's backstop) does not cut the message in half.
 
+mod connect;
 mod outbox;
 mod smtp;
 

@@ -2,6 +2,7 @@
 //! (see the module above).
 
 use super::build;
+use super::connect::Connector;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::host::{Email, EmailBackend, EmailBackendError};
 use lettre::address::Envelope;
@@ -19,18 +20,21 @@ use std::time::{Duration, Instant};
 #[error("[email.smtp]: {0}")]
 pub struct SmtpConfigError(String);
 
-/// How the connection is secured, with the TLS settings it needs.
+/// How the connection is secured, with the TLS settings STARTTLS needs (implicit TLS is
+/// the [`Connector`]'s).
 #[derive(Clone)]
 enum Security {
     Plain,
     Starttls(TlsParameters),
-    ImplicitTls(TlsParameters),
+    ImplicitTls,
 }
 
 /// What every connection to the server shares.
 struct Server {
     host: String,
     port: u16,
+    /// Opens every connection's stream (`TCP_NODELAY`; the TLS handshake of implicit TLS).
+    connector: Connector,
     security: Security,
     credentials: Option<Credentials>,
     hello: ClientId,
@@ -72,6 +76,7 @@ impl SmtpBackend {
         let server = Server {
             host: config.host.clone(),
             port: config.port(),
+            connector: connector(config)?,
             security: security(config)?,
             credentials: credentials(config)?,
             hello: ClientId::default(),
@@ -104,8 +109,17 @@ fn security(config: &SmtpConfig) -> Result<Security, SmtpConfigError> {
     Ok(match config.tls {
         SmtpTls::None => Security::Plain,
         SmtpTls::Starttls => Security::Starttls(tls()?),
-        SmtpTls::Tls => Security::ImplicitTls(tls()?),
+        SmtpTls::Tls => Security::ImplicitTls,
     })
+}
+
+pub(super) fn connector(config: &SmtpConfig) -> Result<Connector, SmtpConfigError> {
+    let (host, port) = (config.host.as_str(), config.port());
+    match config.tls {
+        SmtpTls::None | SmtpTls::Starttls => Ok(Connector::plain(host, port)),
+        SmtpTls::Tls => Connector::implicit_tls(host, port, config.ca_file.as_deref())
+            .map_err(|e| SmtpConfigError(e.to_string())),
+    }
 }
 
 /// The private CA of `ca_file` (PEM).
@@ -269,14 +283,9 @@ impl Server {
         Err(EmailBackendError::Transient(why.into()))
     }
 
-    async fn session(&self) -> Result<AsyncSmtpConnection, SmtpError> {
-        let implicit = match &self.security {
-            Security::ImplicitTls(tls) => Some(tls.clone()),
-            _ => None,
-        };
-        let address = (self.host.as_str(), self.port);
-        let mut conn =
-            AsyncSmtpConnection::connect_tokio1(address, None, &self.hello, implicit, None).await?;
+    async fn session(&self) -> Result<AsyncSmtpConnection, SessionError> {
+        let stream = Box::new(self.connector.open().await?);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
         if let Security::Starttls(tls) = &self.security {
             conn.starttls(tls.clone(), &self.hello).await?;
         }
@@ -301,6 +310,15 @@ impl Server {
             ))),
         }
     }
+}
+
+/// Why a session could not be opened: the connection, or the SMTP exchange.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Smtp(#[from] SmtpError),
 }
 
 /// A 5xx reply is permanent; a 4xx reply, an I/O error, a disconnect or a garbled reply is
