@@ -1,19 +1,22 @@
 //! The integration tests, in one binary (as wasmtime does): one module per subject.
 //!
 //! Guest programs (`examples/`) are built from source by the harness the first time a test
-//! needs one (`helpers::guest`). Logs stay quiet unless `TEST_LOG` is set.
+//! needs one (`helpers::guest`); the limit tests build their own components from WAT
+//! (`components`). Logs stay quiet unless `TEST_LOG` is set.
 
 // A test binary has no public API: `pub` only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
 mod check;
 mod cli;
+mod components;
 mod delivery;
 mod errors;
 mod helpers;
 mod http;
 mod layering;
 mod limits;
+mod outcomes;
 mod queues;
 mod roundtrip;
 mod sandbox;
