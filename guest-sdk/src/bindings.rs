@@ -2,8 +2,14 @@
 //! stay behind this module; the rest of the crate wraps them in its own types.
 
 // `unsafe_code`: the canonical-ABI glue is generated unsafe code (see Cargo.toml).
-// `missing_debug_implementations`, `unused_qualifications`: generated items, not ours to fix.
-#![allow(unsafe_code, missing_debug_implementations, unused_qualifications)]
+// `missing_debug_implementations`, `unused_qualifications`, `unreachable_pub`: generated
+// items, not ours to fix.
+#![allow(
+    unsafe_code,
+    missing_debug_implementations,
+    unused_qualifications,
+    unreachable_pub
+)]
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -18,4 +24,8 @@ wit_bindgen::generate!({
 });
 
 pub(crate) use exports::wasm_listeners::listener::handler;
-pub(crate) use wasm_listeners::listener::{email, log, queue, settings, types};
+pub(crate) use wasm_listeners::listener::{email, types};
+// The import functions: only `imports` calls them, and only on wasm32 (elsewhere they are
+// stubs that panic).
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm_listeners::listener::{log, queue, settings};

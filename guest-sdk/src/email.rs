@@ -18,6 +18,7 @@
 use std::fmt;
 
 use crate::bindings::email as raw;
+use crate::imports;
 
 /// A message under construction. `new()` starts with no sender (the operator's default),
 /// no recipients, an empty subject and body and no HTML part.
@@ -61,15 +62,51 @@ impl Email {
         self
     }
 
+    /// Adds every address of `addresses` as a `To` recipient, in order.
+    pub fn to_all<I>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.message
+            .to
+            .extend(addresses.into_iter().map(Into::into));
+        self
+    }
+
     /// Adds a `Cc` recipient.
     pub fn cc(mut self, address: impl Into<String>) -> Self {
         self.message.cc.push(address.into());
         self
     }
 
+    /// Adds every address of `addresses` as a `Cc` recipient, in order.
+    pub fn cc_all<I>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.message
+            .cc
+            .extend(addresses.into_iter().map(Into::into));
+        self
+    }
+
     /// Adds a `Bcc` recipient.
     pub fn bcc(mut self, address: impl Into<String>) -> Self {
         self.message.bcc.push(address.into());
+        self
+    }
+
+    /// Adds every address of `addresses` as a `Bcc` recipient, in order.
+    pub fn bcc_all<I>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.message
+            .bcc
+            .extend(addresses.into_iter().map(Into::into));
         self
     }
 
@@ -98,8 +135,9 @@ impl Email {
     }
 
     /// Sends the message; returns once the server accepted it (or the host recorded it).
+    /// In a host-side test, [`testing::Host`](crate::testing::Host) records it instead.
     pub fn send(&self) -> Result<(), SendError> {
-        raw::send(&self.message).map_err(SendError::from_raw)
+        imports::send_email(&self.message)
     }
 }
 
@@ -119,19 +157,6 @@ pub enum SendError {
     TransientFailure(String),
     /// The server refused it (SMTP 5xx); retrying will not help.
     PermanentFailure(String),
-}
-
-impl SendError {
-    fn from_raw(error: raw::SendError) -> Self {
-        match error {
-            raw::SendError::NotPermitted(s) => SendError::NotPermitted(s),
-            raw::SendError::InvalidAddress(s) => SendError::InvalidAddress(s),
-            raw::SendError::RateLimited => SendError::RateLimited,
-            raw::SendError::TooLarge(s) => SendError::TooLarge(s),
-            raw::SendError::TransientFailure(s) => SendError::TransientFailure(s),
-            raw::SendError::PermanentFailure(s) => SendError::PermanentFailure(s),
-        }
-    }
 }
 
 impl fmt::Display for SendError {

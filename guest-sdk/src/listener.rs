@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::bindings::{handler, types};
-use crate::{Error, Event, Result, Settings};
+use crate::{Error, Event, Result, Settings, SettingsError};
 
 /// A Kinto event listener. Implement it on a unit struct and export it with
 /// [`export_listener!`](crate::export_listener).
@@ -15,12 +15,14 @@ pub trait Listener {
     ///
     /// Return [`Error::Transient`] to have the event retried later, [`Error::Permanent`]
     /// to give up on it; before Kinto's commit a permanent error fails the Kinto request.
+    /// The SDK's errors convert with `?`; any other picks its kind with
+    /// [`ResultExt`](crate::ResultExt).
     fn handle(event: Event) -> Result<()>;
 
     /// Checks the listener's settings before it is put to work (at upload time and when
-    /// the runtime starts). The error tells the operator what to fix. By default every
-    /// setting is accepted.
-    fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
+    /// the runtime starts). The error's text, which names the setting, tells the operator
+    /// what to fix. By default every setting is accepted.
+    fn validate_settings(settings: &Settings) -> Result<(), SettingsError> {
         let _ = settings;
         Ok(())
     }
@@ -37,14 +39,12 @@ impl<L> fmt::Debug for Adapter<L> {
 }
 
 impl<L: Listener> handler::Guest for Adapter<L> {
-    fn handle(
-        event: types::Event,
-        context: types::Context,
-    ) -> std::result::Result<(), types::ListenerError> {
+    fn handle(event: types::Event, context: types::Context) -> Result<(), types::ListenerError> {
         L::handle(Event::from_raw(event, context)).map_err(Error::into_raw)
     }
 
-    fn validate_settings(settings: Vec<(String, String)>) -> std::result::Result<(), String> {
-        L::validate_settings(&Settings::new(settings))
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        let settings: Settings = settings.into_iter().collect();
+        L::validate_settings(&settings).map_err(|error| error.to_string())
     }
 }

@@ -4,7 +4,7 @@
 //! [`info!`](crate::info), [`warn!`](crate::warn) and [`error!`](crate::error), which take
 //! `format!` arguments; each call writes one line.
 
-use crate::bindings::log as raw;
+use crate::imports;
 
 /// Severity, as in `tracing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,16 +21,10 @@ pub enum Level {
     Error,
 }
 
-/// Writes one line at `level`. The macros call this.
+/// Writes one line at `level`. The macros call this. In a host-side test,
+/// [`testing::Host`](crate::testing::Host) records it instead.
 pub fn write(level: Level, message: &str) {
-    let level = match level {
-        Level::Trace => raw::Level::Trace,
-        Level::Debug => raw::Level::Debug,
-        Level::Info => raw::Level::Info,
-        Level::Warn => raw::Level::Warn,
-        Level::Error => raw::Level::Error,
-    };
-    raw::log(level, message);
+    imports::log(level, message);
 }
 
 /// Logs a `format!`-style line at [`Level::Trace`](crate::log::Level::Trace).

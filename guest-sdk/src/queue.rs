@@ -3,10 +3,11 @@
 
 use std::fmt;
 
-use crate::bindings::queue as raw;
+use crate::imports;
 
 /// Pushes `payload` onto the head of the list `name`, if the listener's policy allows
-/// that queue.
+/// that queue. In a host-side test, [`testing::Host`](crate::testing::Host) records it
+/// instead.
 ///
 /// ```no_run
 /// # fn main() -> wasm_listeners_sdk::Result<()> {
@@ -15,7 +16,7 @@ use crate::bindings::queue as raw;
 /// # }
 /// ```
 pub fn push(name: &str, payload: impl AsRef<[u8]>) -> Result<(), PushError> {
-    raw::push(name, payload.as_ref()).map_err(PushError::from_raw)
+    imports::push(name, payload.as_ref())
 }
 
 /// Why a push failed. Converts into [`Error`](crate::Error): `Unavailable` is transient,
@@ -28,16 +29,6 @@ pub enum PushError {
     TooLarge(String),
     /// The queue backend is unreachable; try later.
     Unavailable(String),
-}
-
-impl PushError {
-    fn from_raw(error: raw::PushError) -> Self {
-        match error {
-            raw::PushError::NotPermitted(s) => PushError::NotPermitted(s),
-            raw::PushError::TooLarge(s) => PushError::TooLarge(s),
-            raw::PushError::Unavailable(s) => PushError::Unavailable(s),
-        }
-    }
 }
 
 impl fmt::Display for PushError {

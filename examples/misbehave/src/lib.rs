@@ -25,7 +25,7 @@
 
 mod modes;
 
-use wasm_listeners_sdk::{export_listener, Error, Event, Listener, Result, Settings};
+use wasm_listeners_sdk::{export_listener, Error, Event, Listener, Result, ResultExt, Settings};
 
 /// Misbehaves as told.
 struct Misbehave;
@@ -58,8 +58,103 @@ fn number(settings: &Settings, key: &str, default: usize) -> Result<usize> {
         Some(text) => text
             .trim()
             .parse()
-            .map_err(|e| Error::permanent(format!("setting `{key}` is not a whole number: {e}"))),
+            .permanent_with(|e| format!("setting `{key}` is not a whole number: {e}")),
     }
 }
 
 export_listener!(Misbehave);
+
+#[cfg(test)]
+mod tests {
+    use wasm_listeners_sdk::testing::{self, Host};
+    use wasm_listeners_sdk::{Error, Listener, Result};
+
+    use super::Misbehave;
+
+    /// Runs misbehave on record-create's first event with `settings`.
+    fn run(settings: &[(&str, &str)]) -> (Host, Result<()>) {
+        let host = settings
+            .iter()
+            .fold(Host::new(), |host, (k, v)| host.setting(*k, *v));
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/kinto-events"
+        );
+        let json = std::fs::read_to_string(format!("{dir}/record-create.json")).unwrap();
+        let event = testing::event_from_json(&json).unwrap();
+        let result = host.run(|| Misbehave::handle(event));
+        (host, result)
+    }
+
+    #[test]
+    fn failing_modes_return_their_kind() {
+        let failed = Err(Error::transient("misbehave: failing as asked"));
+        assert_eq!(run(&[("mode", "fail-transient")]).1, failed);
+        let failed = Err(Error::permanent("misbehave: failing as asked"));
+        assert_eq!(run(&[("mode", "fail-permanent")]).1, failed);
+        assert_eq!(run(&[("mode", "ok")]).1, Ok(()));
+    }
+
+    #[test]
+    fn bad_settings_are_permanent_errors_naming_them() {
+        let missing = Err(Error::permanent("missing required setting `mode`"));
+        assert_eq!(run(&[]).1, missing);
+        let unknown = Err(Error::permanent("misbehave: unknown mode `fly`"));
+        assert_eq!(run(&[("mode", "fly")]).1, unknown);
+        let (_, result) = run(&[("mode", "log-flood"), ("lines", "many")]);
+        let message = "setting `lines` is not a whole number: invalid digit found in string";
+        assert_eq!(result, Err(Error::permanent(message)));
+    }
+
+    #[test]
+    fn log_flood_logs_lines_of_100_bytes() {
+        let (host, result) = run(&[("mode", "log-flood"), ("lines", "3")]);
+        assert_eq!(result, Ok(()));
+        let lengths: Vec<usize> = host.logs().iter().map(|l| l.message.len()).collect();
+        assert_eq!(lengths, [100, 100, 100]);
+        assert!(host.logs()[2].message.starts_with("line 2 xxx"));
+    }
+
+    #[test]
+    fn email_and_queue_modes_send_what_the_settings_say() {
+        let settings = [
+            ("mode", "email"),
+            ("to", "a@x"),
+            ("cc", "c@x"),
+            ("bcc", "b@x"),
+        ];
+        let (host, result) = run(&settings);
+        assert_eq!(result, Ok(()));
+        let email = &host.emails()[0];
+        assert_eq!(
+            (&email.to, &email.cc, &email.bcc),
+            (
+                &vec!["a@x".to_string()],
+                &vec!["c@x".to_string()],
+                &vec!["b@x".to_string()]
+            )
+        );
+        assert_eq!(
+            (email.from.as_deref(), email.subject.as_str()),
+            (None, "probe")
+        );
+        let (host, result) = run(&[("mode", "queue"), ("name", "q")]);
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            (
+                host.pushes()[0].queue.as_str(),
+                host.pushes()[0].payload.len()
+            ),
+            ("q", 0)
+        );
+    }
+
+    #[test]
+    fn objects_mode_logs_each_id_then_the_part() {
+        let (host, result) = run(&[("mode", "objects")]);
+        assert_eq!(result, Ok(()));
+        let lines: Vec<String> = host.logs().into_iter().map(|l| l.message).collect();
+        let id = "785d2fe5-113c-4d8c-9682-01579f7ab758";
+        assert_eq!(lines, [format!("object 0 id={id}"), "part 1 of 1".into()]);
+    }
+}

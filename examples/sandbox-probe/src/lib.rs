@@ -20,7 +20,7 @@
 
 use std::net::TcpStream;
 
-use wasm_listeners_sdk::{export_listener, info, settings, Event, Listener, Result};
+use wasm_listeners_sdk::{export_listener, info, Event, Listener, Result, Settings};
 
 /// The variable read when the `env` setting is absent.
 const DEFAULT_ENV: &str = "HOME";
@@ -31,9 +31,10 @@ struct SandboxProbe;
 impl Listener for SandboxProbe {
     fn handle(_event: Event) -> Result<()> {
         info!("probe file: {}", probe_file("/etc/passwd"));
-        info!("probe tcp: {}", probe_tcp(settings::get("connect")));
-        let env = settings::get("env").unwrap_or_else(|| DEFAULT_ENV.into());
-        info!("probe env: {}", probe_env(&env));
+        let settings = Settings::load();
+        info!("probe tcp: {}", probe_tcp(settings.get("connect")));
+        let env = settings.get("env").unwrap_or(DEFAULT_ENV);
+        info!("probe env: {}", probe_env(env));
         Ok(())
     }
 }
@@ -45,11 +46,11 @@ fn probe_file(path: &str) -> String {
     }
 }
 
-fn probe_tcp(address: Option<String>) -> String {
+fn probe_tcp(address: Option<&str>) -> String {
     let Some(address) = address else {
         return "skipped (no connect setting)".into();
     };
-    match TcpStream::connect(address.as_str()) {
+    match TcpStream::connect(address) {
         Ok(_) => "CONNECTED".into(),
         Err(e) => format!("denied: {e}"),
     }
