@@ -110,6 +110,13 @@ impl Engine {
         &self.config
     }
 
+    /// The wasmtime engine underneath, configured as above (pooling allocator, fuel,
+    /// epochs ticking), for an embedder that runs components beside the runtime's: the
+    /// benchmark's bare-wasmtime row runs on it, so both sides share one configuration.
+    pub fn wasmtime_engine(&self) -> &wasmtime::Engine {
+        &self.wasmtime
+    }
+
     /// Checks `bytes` against the contract, compiles and pre-instantiates it, then
     /// instantiates it once under default limits: its start code must finish and its exports
     /// must have the contract's signatures.

@@ -42,15 +42,27 @@ struct Server {
     timeout: Duration,
     /// Idle connections kept for reuse.
     pool_size: usize,
-    /// A std mutex: it is only held to push or pop, never across an await.
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// A std mutex: it is only held to push or pop, never across an await. Each idle
+    /// connection with the time it was put back.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// See [`FRESH_IDLE`].
+    fresh_idle: Duration,
 }
+
+/// An idle connection put back less than this long ago is reused without a `NOOP` first:
+/// SMTP servers keep an idle connection for minutes (RFC 5321 asks for at least 5), and a
+/// `NOOP` is one round trip more per message (a sixth of a message's, on loopback). If the
+/// server closed it anyway, nothing was sent yet when `MAIL` fails, and the message goes
+/// over a new connection once. Older idle connections answer a `NOOP` before reuse.
+const FRESH_IDLE: Duration = Duration::from_secs(5);
 
 /// Sends through the host's SMTP server (the server and its credentials are never visible
 /// to guests). Cheap to clone; clones share the pool.
 ///
-/// The pool keeps up to `pool_size` idle connections: one is reused only after it answers
-/// `NOOP` (else it is dropped and the next one, or a new connection, is tried); a connection
+/// The pool keeps up to `pool_size` idle connections: one idle for less than [`FRESH_IDLE`]
+/// is reused at once (if its `MAIL` fails, the message goes over a new connection once),
+/// an older one only after it answers `NOOP` (else it is dropped and the next one, or a
+/// new connection, is tried); a connection
 /// that saw any error is dropped, never pooled; when the pool is full, a finished connection
 /// is closed with `QUIT`. Connections in use are not capped here: the engine's instance
 /// pool bounds the calls in flight.
@@ -83,6 +95,7 @@ impl SmtpBackend {
             timeout: Duration::from_millis(config.timeout_ms),
             pool_size: config.pool_size,
             idle: Mutex::new(Vec::new()),
+            fresh_idle: FRESH_IDLE,
         };
         if server.timeout.is_zero() {
             return Err(SmtpConfigError("timeout_ms must be above 0".into()));
@@ -93,6 +106,17 @@ impl SmtpBackend {
         }
         let server = Arc::new(server);
         Ok(SmtpBackend { server })
+    }
+}
+
+#[cfg(test)]
+impl SmtpBackend {
+    /// A backend whose idle connections are checked with `NOOP` once idle for `fresh`.
+    pub(super) fn with_fresh_idle(config: &SmtpConfig, fresh: Duration) -> SmtpBackend {
+        let mut backend = SmtpBackend::new(config).expect("a valid test configuration");
+        let server = Arc::get_mut(&mut backend.server).expect("a backend of its own");
+        server.fresh_idle = fresh;
+        backend
     }
 }
 
@@ -185,16 +209,35 @@ impl Server {
         envelope: &Envelope,
         ascii: bool,
     ) -> Result<AsyncSmtpConnection, EmailBackendError> {
-        let mut conn = self.checkout().await?;
-        let options = self.mail_options(&conn, envelope, ascii)?;
-        let from = envelope.from().cloned();
-        self.step(conn.command(Mail::new(from, options))).await?;
+        let (mut conn, unchecked) = self.checkout().await?;
+        match self.mail(&mut conn, envelope, ascii).await {
+            // Reused without a NOOP and gone stale: nothing was sent, try a new connection.
+            Err(EmailBackendError::Transient(_)) if unchecked => {
+                conn = self.connect().await?;
+                self.mail(&mut conn, envelope, ascii).await?;
+            }
+            done => done?,
+        }
         for to in envelope.to() {
             self.step(conn.command(Rcpt::new(to.clone(), Vec::new())))
                 .await?;
         }
         self.step(conn.command(Data)).await?;
         Ok(conn)
+    }
+
+    /// `MAIL FROM`, with the parameters this connection's server needs.
+    async fn mail(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        ascii: bool,
+    ) -> Result<(), EmailBackendError> {
+        let options = self.mail_options(conn, envelope, ascii)?;
+        let from = envelope.from().cloned();
+        self.step(conn.command(Mail::new(from, options)))
+            .await
+            .map(drop)
     }
 
     /// Sends the content and reads the final reply; keeps the connection if it went well.
@@ -237,18 +280,26 @@ impl Server {
         Ok(options)
     }
 
-    /// An idle connection that still answers `NOOP`, else a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, EmailBackendError> {
-        while let Some(mut conn) = self.take_idle() {
+    /// A connection, and whether it is reused without a check: an idle one put back
+    /// within [`FRESH_IDLE`] (unchecked), else an idle one that answers `NOOP`, else a new
+    /// one.
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), EmailBackendError> {
+        while let Some((mut conn, since)) = self.take_idle() {
+            if conn.has_broken() {
+                continue;
+            }
+            if since.elapsed() < self.fresh_idle {
+                return Ok((conn, true));
+            }
             let alive = tokio::time::timeout(self.timeout, conn.test_connected()).await;
             if matches!(alive, Ok(true)) && !conn.has_broken() {
-                return Ok(conn);
+                return Ok((conn, false));
             }
         }
-        self.connect().await
+        Ok((self.connect().await?, false))
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<(AsyncSmtpConnection, Instant)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         idle.pop()
     }
@@ -258,7 +309,7 @@ impl Server {
         {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             if idle.len() < self.pool_size {
-                idle.push(conn);
+                idle.push((conn, Instant::now()));
                 return;
             }
         }

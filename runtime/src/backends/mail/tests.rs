@@ -102,7 +102,8 @@ fn html_body_is_an_alternative_to_the_plain_text() {
 }
 
 /// How the scripted server answers one line (a command, or `.` for the content): a reply,
-/// after a pause. The reply `CLOSE` hangs up instead.
+/// after a pause. The reply `CLOSE` hangs up instead; a reply ending in `|CLOSE` is sent,
+/// then the server hangs up (as one closing an idle connection).
 type Script = fn(&str) -> (&'static str, u64);
 
 /// Every reply positive, at once.
@@ -187,7 +188,11 @@ fn serve(socket: TcpStream, script: Script, seen: &Mutex<Vec<String>>) {
             return;
         }
         in_content = reply.starts_with("354");
-        if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() {
+        let (reply, hang_up) = match reply.strip_suffix("|CLOSE") {
+            Some(reply) => (reply, true),
+            None => (reply, false),
+        };
+        if out.write_all(format!("{reply}\r\n").as_bytes()).is_err() || hang_up {
             return;
         }
     }
@@ -332,14 +337,31 @@ async fn a_dropped_caller_does_not_cut_the_transaction() {
 }
 
 #[tokio::test]
-async fn idle_connections_are_checked_and_reused() {
+async fn idle_connections_are_reused_and_checked_once_stale() {
     let server = Scripted::start(smooth);
     let pooled = server.backend(1);
     for _ in 0..3 {
         pooled.send(&email(), in_secs(5)).await.unwrap();
     }
     assert_eq!(server.count("CONNECT"), 1, "{:?}", server.seen());
-    assert_eq!(server.count("NOOP"), 2, "{:?}", server.seen());
+    assert_eq!(
+        server.count("NOOP"),
+        0,
+        "fresh: no NOOP {:?}",
+        server.seen()
+    );
+
+    let stale = Scripted::start(smooth);
+    let config = SmtpConfig {
+        pool_size: 1,
+        ..plain_config(stale.port)
+    };
+    let checked = SmtpBackend::with_fresh_idle(&config, Duration::ZERO);
+    for _ in 0..3 {
+        checked.send(&email(), in_secs(5)).await.unwrap();
+    }
+    assert_eq!(stale.count("CONNECT"), 1, "{:?}", stale.seen());
+    assert_eq!(stale.count("NOOP"), 2, "{:?}", stale.seen());
 
     let unpooled = Scripted::start(smooth);
     let backend = unpooled.backend(0);
@@ -351,11 +373,29 @@ async fn idle_connections_are_checked_and_reused() {
 
 #[tokio::test]
 async fn a_dead_idle_connection_is_replaced() {
+    // Stale: the NOOP finds it dead.
     let noop_hangs_up = |l: &str| match l {
         "NOOP" => ("CLOSE", 0),
         _ => smooth(l),
     };
     let server = Scripted::start(noop_hangs_up);
+    let config = SmtpConfig {
+        pool_size: 1,
+        ..plain_config(server.port)
+    };
+    let backend = SmtpBackend::with_fresh_idle(&config, Duration::ZERO);
+    backend.send(&email(), in_secs(5)).await.unwrap();
+    backend.send(&email(), in_secs(5)).await.unwrap();
+    assert_eq!(server.count("CONNECT"), 2, "{:?}", server.seen());
+    assert_eq!(server.count("content: User id"), 2);
+
+    // Fresh: the server closed it after the last message; MAIL finds it dead, and the
+    // message goes over a new connection.
+    let closes_when_done = |l: &str| match l {
+        "." => ("250 ok|CLOSE", 0),
+        _ => smooth(l),
+    };
+    let server = Scripted::start(closes_when_done);
     let backend = server.backend(1);
     backend.send(&email(), in_secs(5)).await.unwrap();
     backend.send(&email(), in_secs(5)).await.unwrap();

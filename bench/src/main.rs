@@ -1,0 +1,101 @@
+//! `wasm-listeners-bench`: every comparison runs both sides in one run on one machine and
+//! reports the ratio; the results go into BENCHMARKS.md with a plot.
+//!
+//! Run with `scripts/dev bench` (release build, real servers started by the command), or
+//! for a smoke run: `cargo run -p wasm-listeners-bench -- --quick --out /tmp/bench`.
+//!
+//! # Layout
+//! - `main.rs`: the command line, the rows in order, writing the report.
+//! - `engine.rs`: row 1, a runtime call against bare wasmtime and plain Rust.
+//! - `bare.rs`: bare wasmtime: the runtime's engine, the same store limits, trivial imports.
+//! - `email.rs`: rows 2 and 3, the email path against the tutorial's and the sink's ceiling.
+//! - `http.rs`: row 4, `POST /v1/events` under a hyper load generator.
+//! - `servers.rs`: the SMTP sink and Redis the rows run against; the Python anchors.
+//! - `measure.rs`: trials, medians, percentiles.
+//! - `report.rs`, `plot.rs`: BENCHMARKS.md and its PNG.
+
+mod bare;
+mod email;
+mod engine;
+mod http;
+mod measure;
+mod plot;
+mod report;
+mod servers;
+
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Side-by-side benchmarks of wasm-listeners.
+#[derive(Debug, Parser)]
+#[command(name = "wasm-listeners-bench")]
+struct Args {
+    /// A few iterations of each row, to check that the command runs (no figure is
+    /// meaningful).
+    #[arg(long)]
+    quick: bool,
+    /// Where BENCHMARKS.md and benchmarks.png go.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+    /// Rows to run (engine, email, http); default all.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
+    let scale = if args.quick {
+        measure::Scale::Quick
+    } else {
+        measure::Scale::Full
+    };
+    let wants = |row: &str| args.rows.is_empty() || args.rows.iter().any(|r| r == row);
+    let guests = servers::build_guests()?;
+    let mut rows = Vec::new();
+    if wants("engine") {
+        rows.extend(engine::rows(&guests, scale).await?);
+    }
+    if wants("email") {
+        rows.extend(email::rows(&guests, scale).await?);
+    }
+    if wants("http") {
+        rows.extend(http::rows(&guests, scale).await?);
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let plot = args.out.join("benchmarks.png");
+    plot::draw(&rows, &plot)?;
+    let markdown = report::markdown(&rows, scale, &command_line(args), &plot_name(&plot))?;
+    let path = args.out.join("BENCHMARKS.md");
+    std::fs::write(&path, markdown)?;
+    println!("{}", report::table(&rows));
+    println!("wrote {} and {}", path.display(), plot.display());
+    Ok(())
+}
+
+fn command_line(args: &Args) -> String {
+    let mut line = "scripts/dev bench".to_owned();
+    if args.quick {
+        line.push_str(" --quick");
+    }
+    if !args.rows.is_empty() {
+        line.push_str(&format!(" --rows {}", args.rows.join(",")));
+    }
+    line
+}
+
+fn plot_name(plot: &Path) -> String {
+    let name = plot.file_name().map(|n| n.to_string_lossy().into_owned());
+    name.unwrap_or_else(|| "benchmarks.png".into())
+}

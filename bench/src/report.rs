@@ -1,0 +1,172 @@
+//! The rows and BENCHMARKS.md.
+
+use crate::measure::Scale;
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// One side of a comparison.
+#[derive(Debug, Clone)]
+pub(crate) struct Side {
+    /// What ran (`runtime`, `bare wasmtime`, `tutorial smtplib`, ...).
+    pub(crate) label: String,
+    /// Operations per second (median of the trials).
+    pub(crate) rate: f64,
+    /// Extra figures (latency percentiles), as text.
+    pub(crate) detail: String,
+}
+
+impl Side {
+    pub(crate) fn new(label: impl Into<String>, rate: f64) -> Side {
+        Side {
+            label: label.into(),
+            rate,
+            detail: String::new(),
+        }
+    }
+}
+
+/// What a ratio should be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// Goal or requirement: the ratio is at least this.
+    AtLeast(f64),
+    /// The ratio is at most this.
+    AtMost(f64),
+}
+
+impl Target {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => ratio >= t,
+            Target::AtMost(t) => ratio <= t,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!(">= {t}"),
+            Target::AtMost(t) => format!("<= {t}"),
+        }
+    }
+}
+
+/// How the ratio of a row is taken.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ratio {
+    /// Ours over theirs, in operations per second (higher is better).
+    Rate,
+    /// Ours over theirs, in time per operation (lower is better).
+    Time,
+}
+
+/// One comparison: ours against a baseline, in one run.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    /// The group: `engine`, `email`, `http`.
+    pub(crate) group: &'static str,
+    /// What is compared.
+    pub(crate) name: String,
+    /// Our side.
+    pub(crate) ours: Side,
+    /// The baseline, when the row has one.
+    pub(crate) theirs: Option<Side>,
+    /// How the ratio is taken.
+    pub(crate) ratio: Ratio,
+    /// What it should be, if anything.
+    pub(crate) target: Option<Target>,
+}
+
+impl Row {
+    /// The ratio, when there is a baseline.
+    pub(crate) fn ratio(&self) -> Option<f64> {
+        let theirs = self.theirs.as_ref()?;
+        Some(match self.ratio {
+            Ratio::Rate => self.ours.rate / theirs.rate,
+            Ratio::Time => theirs.rate / self.ours.rate,
+        })
+    }
+
+    /// `met`, `missed` or `-` (no target).
+    pub(crate) fn verdict(&self) -> &'static str {
+        match (self.target, self.ratio()) {
+            (Some(t), Some(r)) if t.met(r) => "met",
+            (Some(_), Some(_)) => "missed",
+            _ => "-",
+        }
+    }
+}
+
+fn side(s: &Side) -> String {
+    let per = if s.rate > 0.0 { 1e6 / s.rate } else { 0.0 };
+    let mut text = format!("{}: {:.0}/s ({per:.1} µs each)", s.label, s.rate);
+    if !s.detail.is_empty() {
+        let _ = write!(text, ", {}", s.detail);
+    }
+    text
+}
+
+/// The rows as a Markdown table.
+pub(crate) fn table(rows: &[Row]) -> String {
+    let mut out =
+        String::from("| row | ours | baseline | ratio | target | |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        let theirs = r.theirs.as_ref().map_or("-".into(), side);
+        let ratio = r.ratio().map_or("-".into(), |x| format!("{x:.2}"));
+        let target = r.target.map_or("-".into(), Target::text);
+        let _ = writeln!(
+            out,
+            "| {}: {} | {} | {theirs} | {ratio} | {target} | {} |",
+            r.group,
+            r.name,
+            side(&r.ours),
+            r.verdict()
+        );
+    }
+    out
+}
+
+/// BENCHMARKS.md: how it was made, the table, the plot.
+pub(crate) fn markdown(
+    rows: &[Row],
+    scale: Scale,
+    command: &str,
+    plot: &str,
+) -> anyhow::Result<String> {
+    let mut out = String::from("# Benchmarks\n\n");
+    let _ = writeln!(out, "Made by `{command}` on {}.", machine());
+    let _ = writeln!(
+        out,
+        "Commit `{}`, {}.\n",
+        git(&["rev-parse", "--short", "HEAD"]),
+        git(&["log", "-1", "--format=%cd"])
+    );
+    if scale == Scale::Quick {
+        out.push_str(
+            "**A smoke run (`--quick`): one short trial per side; the figures mean nothing.**\n\n",
+        );
+    }
+    out.push_str("Each row runs both sides in the same run, alternating trials; a figure is the median of the trials. A ratio is ours over the baseline in operations per second, or in time per operation where the target is a ceiling.\n\n");
+    out.push_str(&table(rows));
+    let _ = writeln!(out, "\n![ratios]({plot})");
+    Ok(out)
+}
+
+fn git(args: &[&str]) -> String {
+    let out = Command::new("git").args(args).output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    text.unwrap_or_default()
+}
+
+/// Cores and CPU model, as Linux tells them.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .unwrap_or(": unknown");
+    format!(
+        "{cores} cores ({})",
+        model.trim_start_matches([' ', '\t', ':'])
+    )
+}
