@@ -148,7 +148,20 @@ pub(crate) fn markdown(
     out.push_str("Each row runs both sides in the same run, alternating trials; a figure is the median of the trials. A ratio is ours over the baseline in operations per second, or in time per operation where the target is a ceiling.\n\n");
     out.push_str(&table(rows));
     let _ = writeln!(out, "\n![ratios]({plot})");
+    // What the figures mean, what the profile shows where a target is missed, and what
+    // the knobs cost: written by hand next to the code, carried into every report.
+    let notes = crate::servers::repo().join("bench/notes.md");
+    if let Ok(text) = std::fs::read_to_string(&notes) {
+        let _ = write!(out, "\n{text}");
+    }
     Ok(out)
+}
+
+/// The date and time, as `date -u` prints them.
+fn now() -> String {
+    let out = Command::new("date").arg("-u").output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn git(args: &[&str]) -> String {
