@@ -134,12 +134,12 @@ pub(crate) fn markdown(
 ) -> anyhow::Result<String> {
     let mut out = String::from("# Benchmarks\n\n");
     let _ = writeln!(out, "Made by `{command}` on {}.", machine());
-    let _ = writeln!(
-        out,
-        "Commit `{}`, {}.\n",
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["log", "-1", "--format=%cd"])
-    );
+    let dirty = match git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        true => "",
+        false => " with uncommitted changes",
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let _ = writeln!(out, "Commit `{commit}`{dirty}, run on {}.\n", now());
     if scale == Scale::Quick {
         out.push_str(
             "**A smoke run (`--quick`): one short trial per side; the figures mean nothing.**\n\n",
