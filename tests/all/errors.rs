@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasm_listeners::{
     parse_event, parse_events, Action, Capabilities, CheckError, ComponentInfo, Config,
     ConfigError, EngineConfig, Event, EventError, Invalid, LimitError, Limits, Outcome, Part,
-    RedisQueue, RedisSetupError, Secret, SmtpBackend, Store, StoreError,
+    RedisQueue, RedisSetupError, Secret, SmtpBackend, SmtpConfigError, Store, StoreError,
 };
 
 #[test]
@@ -132,7 +132,7 @@ fn backend_set_up_errors_are_typed_and_hide_secrets() {
         timeout_ms: 0,
         ..crate::servers::smtp::config(25)
     };
-    let e = SmtpBackend::new(&smtp).unwrap_err();
+    let e: SmtpConfigError = SmtpBackend::new(&smtp).unwrap_err();
     assert!(e.to_string().contains("timeout_ms"), "{e}");
 }
 
