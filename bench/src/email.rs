@@ -8,8 +8,8 @@ use crate::servers::{self, Guests, Server};
 use std::sync::Arc;
 use std::time::Instant;
 use wasm_listeners::{
-    Capabilities, Delivery, EmailPolicy, EmailRules, Engine, EngineConfig, Incoming, Listener,
-    ListenerSpec, Part, RecordOnly, SmtpBackend, SmtpConfig, SmtpTls, Source,
+    Capabilities, Engine, EngineConfig, Incoming, Listener, ListenerSpec, Part, RecordOnly,
+    SmtpBackend, SmtpConfig, SmtpTls, Source,
 };
 
 /// Concurrent senders of row 3.
@@ -64,7 +64,7 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
 /// `send-email` with the tutorial's settings, sending through the sink.
 async fn listener(engine: &Engine, guests: &Guests, port: u16) -> anyhow::Result<Listener> {
     let loaded = engine.load(&std::fs::read(&guests.send_email)?).await?;
-    let mut spec = ListenerSpec::new("send_email");
+    let mut spec = ListenerSpec::permit_all("send_email");
     spec.settings = [
         ("from", "postmaster@localhost"),
         ("recipients", "kinto@yopmail.com"),
@@ -72,7 +72,6 @@ async fn listener(engine: &Engine, guests: &Guests, port: u16) -> anyhow::Result
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    spec.email = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
     let smtp = SmtpConfig {
         host: "127.0.0.1".into(),
         port: Some(port),
@@ -97,12 +96,7 @@ async fn sends(
     senders: usize,
     total: usize,
 ) -> anyhow::Result<f64> {
-    let delivery = Arc::new(Delivery {
-        event_id: incoming.event.id(),
-        attempt: 1,
-        phase: incoming.phase,
-        source: Source::Cli,
-    });
+    let delivery = Arc::new(incoming.first_delivery(Source::Cli));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..senders {

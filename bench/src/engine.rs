@@ -9,8 +9,8 @@ use crate::servers::Guests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasm_listeners::{
-    Capabilities, Delivery, Email, EmailPolicy, EmailRules, Engine, EngineConfig, Event, Incoming,
-    Limits, Listener, ListenerSpec, Part, QueuePolicy, QueueRules, Source,
+    Capabilities, Email, Engine, EngineConfig, Event, Incoming, Limits, Listener, ListenerSpec,
+    Part, Source,
 };
 
 /// The tutorial's settings of each guest.
@@ -66,13 +66,11 @@ async fn subject(
 ) -> anyhow::Result<Subject> {
     let bytes = std::fs::read(path)?;
     let loaded = engine.load(&bytes).await?;
-    let mut spec = ListenerSpec::new(name);
+    let mut spec = ListenerSpec::permit_all(name);
     spec.settings = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    spec.email = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
-    spec.queue = QueuePolicy::deny_all().with_layer(QueueRules::allow_all());
     let settings_map = spec.settings.clone();
     let runtime = engine.listener(&loaded, spec, Capabilities::record_only())?;
     let bare = BareListener::new(
@@ -137,12 +135,7 @@ async fn runtime_rate(
     scale: Scale,
 ) -> anyhow::Result<f64> {
     let (listener, incoming) = (s.runtime.clone(), incoming.clone());
-    let delivery = Arc::new(Delivery {
-        event_id: incoming.event.id(),
-        attempt: 1,
-        phase: incoming.phase,
-        source: Source::Cli,
-    });
+    let delivery = Arc::new(incoming.first_delivery(Source::Cli));
     measure::rate(concurrency, scale.trial(), move || {
         let (listener, incoming, delivery) = (listener.clone(), incoming.clone(), delivery.clone());
         async move {

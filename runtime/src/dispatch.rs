@@ -93,12 +93,7 @@ impl Dispatcher {
     /// Runs the sync listeners an event is for.
     pub(crate) async fn run_sync(&self, incoming: &Incoming, source: Source) -> EventRun {
         let event = &incoming.event;
-        let delivery = Delivery {
-            event_id: event.id(),
-            attempt: 1,
-            phase: incoming.phase,
-            source,
-        };
+        let delivery = incoming.first_delivery(source);
         let mut run = EventRun {
             event_id: delivery.event_id.clone(),
             phase: incoming.phase,

@@ -6,9 +6,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use wasm_listeners::{
-    parse_events, Capabilities, Delivery, Email, EmailBackend, EmailBackendError, EmailPolicy,
-    EmailRules, Engine, EngineConfig, Incoming, Listener, ListenerSpec, LoadedComponent,
-    QueueBackend, QueueBackendError, QueuePolicy, QueuePush, QueueRules, RecordOnly, Source,
+    parse_events, Capabilities, Delivery, Email, EmailBackend, EmailBackendError, Engine,
+    EngineConfig, Incoming, Listener, ListenerSpec, LoadedComponent, QueueBackend,
+    QueueBackendError, QueuePush, RecordOnly, Source,
 };
 
 /// The repository's root.
@@ -87,13 +87,11 @@ pub async fn load(engine: &Engine, name: &str) -> LoadedComponent {
 
 /// A spec that allows every sender, recipient and queue, with `settings`.
 pub fn open_spec(name: &str, settings: &[(&str, &str)]) -> ListenerSpec {
-    let mut spec = ListenerSpec::new(name);
+    let mut spec = ListenerSpec::permit_all(name);
     spec.settings = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    spec.email = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
-    spec.queue = QueuePolicy::deny_all().with_layer(QueueRules::allow_all());
     spec
 }
 
@@ -111,12 +109,7 @@ pub async fn listener(engine: &Engine, guest: &str, settings: &[(&str, &str)]) -
 
 /// The delivery of `incoming` from the CLI, first attempt.
 pub fn delivery(incoming: &Incoming) -> Delivery {
-    Delivery {
-        event_id: incoming.event.id(),
-        attempt: 1,
-        phase: incoming.phase,
-        source: Source::Cli,
-    }
+    incoming.first_delivery(Source::Cli)
 }
 
 /// Backends whose email and queue calls never return, and that say when one started.

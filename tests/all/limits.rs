@@ -9,9 +9,16 @@ use crate::components::{self, listener};
 use crate::helpers::{self, delivery, fixture_event, Hanging};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasm_listeners::{Capabilities, Engine, EngineConfig, Listener, Outcome, Part};
+use wasm_listeners::{CallReport, Capabilities, Engine, EngineConfig, Listener, Outcome, Part};
 
 const EVENT: &str = "record-create.json";
+
+/// One call of `listener` on the record-creation fixture.
+async fn call(listener: &Listener) -> CallReport {
+    let incoming = fixture_event(EVENT, 0);
+    let delivery = delivery(&incoming);
+    listener.call(&incoming.event, &delivery, Part::WHOLE).await
+}
 
 #[tokio::test]
 async fn spinning_runs_out_of_fuel_and_the_engine_goes_on() {
@@ -24,10 +31,7 @@ async fn spinning_runs_out_of_fuel_and_the_engine_goes_on() {
         Capabilities::record_only(),
     )
     .await;
-    let incoming = fixture_event(EVENT, 0);
-    let report = spin
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let report = call(&spin).await;
     assert_eq!(report.outcome, Outcome::OutOfFuel);
     assert!(
         report.fuel_consumed >= spin.limits().fuel,
@@ -43,14 +47,10 @@ async fn spinning_runs_out_of_fuel_and_the_engine_goes_on() {
         Capabilities::record_only(),
     )
     .await;
-    let after = email
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let after = call(&email).await;
     assert_eq!(after.outcome, Outcome::Ok, "{:?}", after.log);
     assert_eq!(after.emails.len(), 1);
-    let again = spin
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let again = call(&spin).await;
     assert_eq!(
         again.outcome,
         Outcome::OutOfFuel,
@@ -61,22 +61,17 @@ async fn spinning_runs_out_of_fuel_and_the_engine_goes_on() {
 #[tokio::test]
 async fn memory_limit_ends_the_call_and_reports_peak() {
     let engine = helpers::engine();
-    let incoming = fixture_event(EVENT, 0);
     let grow = components::grow(48);
     let mut spec = helpers::open_spec("grow", &[]);
     spec.limits.memory_bytes = 32 << 20;
     let tight = listener(&engine, &grow, spec.clone(), Capabilities::record_only()).await;
-    let report = tight
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let report = call(&tight).await;
     assert_eq!(report.outcome, Outcome::MemoryLimit, "{:?}", report.log);
     assert!(report.peak_memory_bytes <= 32 << 20);
 
     spec.limits.memory_bytes = 96 << 20;
     let roomy = listener(&engine, &grow, spec, Capabilities::record_only()).await;
-    let report = roomy
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let report = call(&roomy).await;
     assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.log);
     assert!(
         report.peak_memory_bytes >= 48 << 20,
@@ -89,7 +84,6 @@ async fn memory_limit_ends_the_call_and_reports_peak() {
 #[tokio::test]
 async fn deadline_stops_wasm_code_that_has_fuel_to_spare() {
     let engine = helpers::engine();
-    let incoming = fixture_event(EVENT, 0);
     let mut spec = helpers::open_spec("spin", &[]);
     spec.limits.fuel = u64::MAX / 4;
     spec.limits.deadline = Duration::from_millis(300);
@@ -101,9 +95,7 @@ async fn deadline_stops_wasm_code_that_has_fuel_to_spare() {
     )
     .await;
     let started = Instant::now();
-    let report = spin
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let report = call(&spin).await;
     assert_eq!(report.outcome, Outcome::Deadline);
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -132,14 +124,11 @@ fn tokio_clock_since(since: Instant) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn deadline_stops_a_host_call_that_hangs() {
     let engine = helpers::engine();
-    let incoming = fixture_event(EVENT, 0);
     let hang = Hanging::default();
     let deadline = Duration::from_secs(30);
     let listener = hanging_listener(&engine, deadline, &hang).await;
     let started = Instant::now();
-    let report = listener
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let report = call(&listener).await;
     assert_eq!(report.outcome, Outcome::Deadline);
     // The call waited for the host call's deadline on the paused clock, not for the
     // backstop that comes 250 ms later (`engine::listener`): ...
@@ -158,7 +147,6 @@ async fn no_free_instance_slot_is_capacity_and_frees_up() {
         max_instances: 1,
         ..EngineConfig::default()
     });
-    let incoming = Arc::new(fixture_event(EVENT, 0));
     let hang = Hanging::default();
     let deadline = Duration::from_secs(30);
     let busy = hanging_listener(&engine, deadline, &hang).await;
@@ -172,24 +160,14 @@ async fn no_free_instance_slot_is_capacity_and_frees_up() {
     )
     .await;
     let started = Instant::now();
-    let first = {
-        let incoming = incoming.clone();
-        tokio::spawn(async move {
-            busy.call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-                .await
-        })
-    };
+    let first = tokio::spawn(async move { call(&busy).await });
     hang.entered.notified().await;
-    let second = ok
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let second = call(&ok).await;
     assert_eq!(second.outcome, Outcome::Capacity);
     assert!(second.outcome.is_retryable());
     assert_eq!(first.await.unwrap().outcome, Outcome::Deadline);
     assert!(tokio_clock_since(started) >= deadline);
-    let third = ok
-        .call(&incoming.event, &delivery(&incoming), Part::WHOLE)
-        .await;
+    let third = call(&ok).await;
     assert_eq!(third.outcome, Outcome::Ok, "the slot is free again");
     assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
 }

@@ -2,8 +2,7 @@
 
 use super::report;
 use crate::engine::{Capabilities, ListenerSpec};
-use crate::event::{self, Delivery, Source};
-use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+use crate::event::{self, Source};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,12 +52,7 @@ pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let listener = engine.listener(&loaded, spec(&args), Capabilities::record_only())?;
-    let delivery = Delivery {
-        event_id: incoming.event.id(),
-        attempt: 1,
-        phase: incoming.phase,
-        source: Source::Cli,
-    };
+    let delivery = incoming.first_delivery(Source::Cli);
     let reports = listener.deliver(&incoming.event, &delivery).await;
     if args.json {
         println!("{}", report::json(&delivery, &reports));
@@ -72,11 +66,9 @@ pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
 /// recipient and queue is permitted: the author sees what the listener would do.
 fn spec(args: &InvokeArgs) -> ListenerSpec {
     let name = args.name.clone();
-    let mut spec =
-        ListenerSpec::new(name.unwrap_or_else(|| report::listener_name(&args.component)));
+    let name = name.unwrap_or_else(|| report::listener_name(&args.component));
+    let mut spec = ListenerSpec::permit_all(name);
     spec.settings = args.settings.iter().cloned().collect();
-    spec.email = EmailPolicy::deny_all().with_layer(EmailRules::allow_all());
-    spec.queue = QueuePolicy::deny_all().with_layer(QueueRules::allow_all());
     if let Some(fuel) = args.fuel {
         spec.limits.fuel = fuel;
     }

@@ -14,7 +14,7 @@ use crate::host::queue::QueueCtx;
 use crate::host::settings::SettingsCtx;
 use crate::host::{EmailBackend, QueueBackend, RecordOnly};
 use crate::limits::Limits;
-use crate::policy::{EmailPolicy, QueuePolicy};
+use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +54,17 @@ impl ListenerSpec {
             limits: Limits::default(),
             email: EmailPolicy::deny_all(),
             queue: QueuePolicy::deny_all(),
+        }
+    }
+
+    /// A listener with default limits and no settings whose policies permit every sender,
+    /// recipient and (non-reserved) queue: for backends that only record (`invoke`, tests,
+    /// benchmarks), where what the listener would do is the point.
+    pub fn permit_all(name: impl Into<String>) -> ListenerSpec {
+        ListenerSpec {
+            email: EmailPolicy::deny_all().with_layer(EmailRules::allow_all()),
+            queue: QueuePolicy::deny_all().with_layer(QueueRules::allow_all()),
+            ..ListenerSpec::new(name)
         }
     }
 }

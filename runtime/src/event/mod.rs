@@ -219,3 +219,15 @@ pub struct Incoming {
     /// Before or after the commit; [`Phase::Unknown`] without `event_class`.
     pub phase: Phase,
 }
+
+impl Incoming {
+    /// Its first delivery (attempt 1) from `source`.
+    pub fn first_delivery(&self, source: Source) -> Delivery {
+        Delivery {
+            event_id: self.event.id(),
+            attempt: 1,
+            phase: self.phase,
+            source,
+        }
+    }
+}
