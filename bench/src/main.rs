@@ -75,10 +75,11 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)?;
     let plot = args.out.join("benchmarks.png");
-    plot::draw(&rows, &plot)?;
+    // The report first: it tells whether the tree was clean, before this run writes into it.
     let markdown = report::markdown(&rows, scale, &command_line(args), &plot_name(&plot))?;
     let path = args.out.join("BENCHMARKS.md");
     std::fs::write(&path, markdown)?;
+    plot::draw(&rows, &plot)?;
     println!("{}", report::table(&rows));
     println!("wrote {} and {}", path.display(), plot.display());
     Ok(())
