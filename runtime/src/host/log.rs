@@ -132,27 +132,25 @@ impl CapturedLog {
     /// cap first, then kept and sent to `tracing`; nothing of a line that does not fit at
     /// all goes anywhere.
     fn push(&self, level: LogLevel, stream: LogStream, line: &[u8]) {
-        let kept = {
-            let mut c = self.lock();
-            let room = c.max_bytes.saturating_sub(c.bytes).min(MAX_LINE_BYTES);
-            let message = utf8_prefix(line, room);
-            if message.len() < line.len() {
-                c.truncated = true;
-            }
-            if message.is_empty() && !line.is_empty() {
-                return;
-            }
-            c.bytes += message.len();
-            let line = LogLine {
-                level,
-                stream,
-                message,
-            };
-            c.lines.push(line.clone());
-            line
-        };
-        let (listener, message) = (&self.listener, &kept.message);
+        let mut c = self.lock();
+        let room = c.max_bytes.saturating_sub(c.bytes).min(MAX_LINE_BYTES);
+        let message = utf8_prefix(line, room);
+        if message.len() < line.len() {
+            c.truncated = true;
+        }
+        if message.is_empty() && !line.is_empty() {
+            return;
+        }
+        c.bytes += message.len();
+        // Under the call's own lock (only this call's streams take it): the line goes to
+        // `tracing` by reference, then into the log, without a copy.
+        let listener = &self.listener;
         tracing::event!(target: "listener", tracing::Level::DEBUG, %listener, level = level.as_str(), ?stream, %message);
+        c.lines.push(LogLine {
+            level,
+            stream,
+            message,
+        });
     }
 
     fn write_stdio(&self, stream: LogStream, bytes: &[u8]) {
@@ -314,12 +312,22 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// tracing decides once per call site, across threads, whether anybody listens: a test
+    /// pushing lines on another thread while the tracing test installs its subscriber can
+    /// leave that decision stale. The tests of this module take turns.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    fn turn() -> std::sync::MutexGuard<'static, ()> {
+        ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn texts(lines: &[LogLine]) -> Vec<&str> {
         lines.iter().map(|l| l.message.as_str()).collect()
     }
 
     #[test]
     fn stdio_lines_are_split_and_bounded() {
+        let _turn = turn();
         let log = CapturedLog::new("t".into(), 20);
         log.write_stdio(LogStream::Stdout, b"hello\nwor");
         log.write_stdio(LogStream::Stdout, b"ld\n");
@@ -333,6 +341,7 @@ mod tests {
 
     #[test]
     fn a_line_is_cut_at_a_character_boundary_and_at_the_line_cap() {
+        let _turn = turn();
         let log = CapturedLog::new("t".into(), 1 << 20);
         let mut guest = log.clone();
         guest.log(Level::Error, "é".repeat(MAX_LINE_BYTES));
@@ -359,6 +368,7 @@ mod tests {
 
     #[test]
     fn a_line_over_the_cap_is_cut_before_it_reaches_tracing() {
+        let _turn = turn();
         let printed = Printed::default();
         let writer = printed.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -367,6 +377,7 @@ mod tests {
             .finish();
         let log = CapturedLog::new("t".into(), 100);
         tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
             let mut guest = log.clone();
             guest.log(
                 Level::Info,
