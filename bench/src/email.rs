@@ -1,10 +1,13 @@
 //! Rows 2 and 3: the runtime's email path (the `send-email` guest, SMTP backend) into a
 //! counting aiosmtpd sink, against the tutorial's path (a new `smtplib` connection per
 //! message) and against the sink's ceiling (8 reused connections doing nothing else).
+//! Row 2 again into a sink that answers at once ([`InstantSink`]): what the two paths cost
+//! the client when the server is not the bottleneck.
 
 use crate::measure::{self, Scale};
 use crate::report::{Ratio, Row, Side, Target};
 use crate::servers::{self, Guests, Server};
+use crate::sink::InstantSink;
 use std::sync::Arc;
 use std::time::Instant;
 use wasm_listeners::{
@@ -17,8 +20,10 @@ const SENDERS: usize = 8;
 
 pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Row>> {
     let sink = Server::smtp_sink()?;
+    let instant = InstantSink::start()?;
     let engine = Engine::new(EngineConfig::default())?;
-    let listener = listener(&engine, guests, sink.port).await?;
+    let listener = send_email(&engine, guests, sink.port).await?;
+    let to_instant = send_email(&engine, guests, instant.port).await?;
     let incoming = Arc::new(servers::record_create()?);
     let n = scale.messages();
     let tutorial_args = [sink.port.to_string(), n.to_string()];
@@ -27,6 +32,13 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
         scale.trials(),
         || sends(&listener, &incoming, 1, n),
         || servers::anchor_rate("tutorial_smtp.py", &tutorial_args),
+    )
+    .await?;
+    let instant_args = [instant.port.to_string(), n.to_string()];
+    let (own, tutorial_own) = measure::alternate(
+        scale.trials(),
+        || sends(&to_instant, &incoming, 1, n),
+        || servers::anchor_rate("tutorial_smtp.py", &instant_args),
     )
     .await?;
     let (many, ceiling) = measure::alternate(
@@ -49,6 +61,17 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
         },
         Row {
             group: "email",
+            name: "one sender, into a sink that answers at once (Rust)".into(),
+            ours: Side::new("runtime (send-email, SMTP backend)", own),
+            theirs: Some(Side::new(
+                "tutorial (smtplib, a connection per message)",
+                tutorial_own,
+            )),
+            ratio: Ratio::Rate,
+            target: None,
+        },
+        Row {
+            group: "email",
             name: format!("{SENDERS} concurrent senders"),
             ours: Side::new(format!("runtime, {SENDERS} concurrent calls"), many),
             theirs: Some(Side::new(
@@ -62,7 +85,7 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
 }
 
 /// `send-email` with the tutorial's settings, sending through the sink.
-async fn listener(engine: &Engine, guests: &Guests, port: u16) -> anyhow::Result<Listener> {
+async fn send_email(engine: &Engine, guests: &Guests, port: u16) -> anyhow::Result<Listener> {
     let loaded = engine.load(&std::fs::read(&guests.send_email)?).await?;
     let mut spec = ListenerSpec::permit_all("send_email");
     spec.settings = [

@@ -22,6 +22,7 @@ mod measure;
 mod plot;
 mod report;
 mod servers;
+mod sink;
 
 use clap::Parser;
 use std::path::{Path, PathBuf};

@@ -201,6 +201,36 @@ impl EmailBackend for SmtpBackend {
     }
 }
 
+/// A message's content as the server reads it after `DATA`: dot-stuffed and ended by the
+/// lone dot, sent as one command, so one write. lettre's own `message` writes the content
+/// and the end as two, and the server wakes up twice for every message.
+pub(super) struct Content(String);
+
+impl Content {
+    /// `None` when the content is not UTF-8 (lettre's `message` sends it then).
+    pub(super) fn end_with_dot(content: &[u8]) -> Option<Content> {
+        let text = std::str::from_utf8(content).ok()?;
+        let mut data = String::with_capacity(content.len() + 16);
+        for line in text.split_inclusive('\n') {
+            if line.starts_with('.') {
+                data.push('.');
+            }
+            data.push_str(line);
+        }
+        if !data.ends_with("\r\n") {
+            data.push_str("\r\n");
+        }
+        data.push_str(".\r\n");
+        Some(Content(data))
+    }
+}
+
+impl std::fmt::Display for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl Server {
     /// A connection on which `MAIL`, `RCPT` and `DATA` succeeded: the server waits for the
     /// content. On error the connection is dropped (the server discards the transaction).
@@ -246,7 +276,10 @@ impl Server {
         mut conn: AsyncSmtpConnection,
         content: Vec<u8>,
     ) -> Result<(), EmailBackendError> {
-        self.step(conn.message(&content)).await?;
+        match Content::end_with_dot(&content) {
+            Some(data) => self.step(conn.command(data)).await?,
+            None => self.step(conn.message(&content)).await?,
+        };
         self.checkin(conn);
         Ok(())
     }

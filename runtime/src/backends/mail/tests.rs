@@ -427,3 +427,33 @@ fn an_ascii_body_is_sent_as_it_is_and_others_are_encoded() {
     assert!(!text.contains("7bit"), "{text}");
     assert!(!text.contains("jürgen"), "non-ASCII is encoded: {text}");
 }
+
+#[tokio::test]
+async fn content_lines_beginning_with_a_dot_are_doubled_and_the_lone_dot_ends_it() {
+    let server = Scripted::start(smooth);
+    let backend = server.backend(1);
+    let dotted = Email {
+        body: ".hidden\n.\nlast line".into(),
+        ..email()
+    };
+    backend.send(&dotted, in_secs(5)).await.unwrap();
+    backend.send(&email(), in_secs(5)).await.unwrap();
+    let seen = server.seen();
+    let content: Vec<_> = seen.iter().filter(|l| l.starts_with("content: ")).collect();
+    assert!(content.iter().any(|l| *l == "content: ..hidden"), "{seen:?}");
+    assert!(content.iter().any(|l| *l == "content: .."), "{seen:?}");
+    assert!(content.iter().any(|l| *l == "content: last line"), "{seen:?}");
+    assert_eq!(server.count("."), 2, "two messages, each ended once: {seen:?}");
+    assert_eq!(server.count("CONNECT"), 1, "{seen:?}");
+}
+
+#[test]
+fn content_is_sent_with_its_end_in_one_piece() {
+    let Some(data) = smtp::Content::end_with_dot(b"a\r\n.b\r\nc") else {
+        panic!("UTF-8 content");
+    };
+    assert_eq!(data.to_string(), "a\r\n..b\r\nc\r\n.\r\n");
+    let ended = smtp::Content::end_with_dot(b".x\r\n").map(|d| d.to_string());
+    assert_eq!(ended.as_deref(), Some("..x\r\n.\r\n"));
+    assert!(smtp::Content::end_with_dot(b"\xff\r\n").is_none(), "not UTF-8: lettre sends it");
+}
