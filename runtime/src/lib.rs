@@ -13,6 +13,8 @@
 //! - `service`: turns a [`Config`] into the engine, backends, listeners and API; serves.
 //! - `api`: the HTTP API (`POST /v1/events`, `GET /healthz`); names no wasmtime type.
 //! - `backends`: the real email (SMTP, outbox) and queue (Redis, embedded) backends.
+//! - `delivery`: async listeners: the durable queue's interface, the worker, retries, dead
+//!   letters.
 //! - `dispatch`: which listeners an event goes to, in which order, and the verdict.
 //! - `engine`: the wasmtime engine, component checks, listeners, calls and their
 //!   [`Outcome`]; owns each call's store and the linker.
@@ -32,7 +34,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> event -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> event -> address`
 
 mod address;
 mod api;
@@ -40,6 +42,7 @@ mod backends;
 mod bindings;
 mod cli;
 mod config;
+mod delivery;
 mod dispatch;
 mod engine;
 mod event;
@@ -50,10 +53,15 @@ mod service;
 mod store;
 
 pub use backends::{
-    EmbeddedQueue, OutboxBackend, RedisQueue, RedisSetupError, SmtpBackend, SmtpConfigError,
+    EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, RedisSetupError, SmtpBackend,
+    SmtpConfigError,
 };
 pub use cli::{run, Cli};
 pub use config::{Config, ConfigError, Invalid, Secret, SmtpConfig, SmtpTls};
+pub use delivery::{
+    Clock, Counts, DeadLetter, DeadReason, DeliveryQueue, Input, ManualClock, Pending, QueueError,
+    Rejected, RetrySchedule, StepReport, SystemClock, Worker,
+};
 pub use engine::{
     CallReport, Capabilities, CheckError, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener,
     ListenerSpec, LoadedComponent, Outcome,

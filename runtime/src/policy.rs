@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_MAX_MESSAGES_PER_CALL: u32 = 10;
 pub(crate) const DEFAULT_MAX_QUEUE_PAYLOAD_BYTES: usize = 1 << 20;
 /// Queue names under this prefix are the runtime's own (its input list, delivery records):
 /// no listener may push there, whatever its allow-list says.
-pub(crate) const RESERVED_QUEUE_PREFIX: &str = "wasm-listeners:";
+pub(crate) const RESERVED_QUEUE_PREFIXES: [&str; 2] = ["wasm-listeners:", "{wasm-listeners:"];
 /// kinto-redis's list, which the runtime reads its input from: a listener pushing there
 /// would feed its own events back to itself.
 pub(crate) const KINTO_REDIS_LIST: &str = "kinto.core.events";
@@ -177,14 +177,23 @@ pub struct QueuePolicy {
 }
 
 impl QueuePolicy {
-    /// The default: no layer, so nothing is permitted.
+    /// The default: no layer, so nothing is permitted; kinto-redis's default list reserved.
     pub fn deny_all() -> QueuePolicy {
-        QueuePolicy {
+        let policy = QueuePolicy {
             layers: Vec::new(),
-            reserved_prefixes: vec![RESERVED_QUEUE_PREFIX.to_owned()],
-            reserved_names: vec![KINTO_REDIS_LIST.to_owned()],
+            reserved_prefixes: RESERVED_QUEUE_PREFIXES.map(str::to_owned).to_vec(),
+            reserved_names: Vec::new(),
             max_payload_bytes: DEFAULT_MAX_QUEUE_PAYLOAD_BYTES,
-        }
+        };
+        policy.reserving_input(KINTO_REDIS_LIST)
+    }
+
+    /// Reserves an input list of the runtime (kinto-redis's), and its own keys (the
+    /// list's name in braces begins them).
+    pub fn reserving_input(mut self, list: &str) -> QueuePolicy {
+        self.reserved_names.push(list.to_owned());
+        self.reserved_prefixes.push(format!("{{{list}}}"));
+        self
     }
 
     /// Adds a layer.
@@ -264,5 +273,11 @@ mod tests {
             .unwrap()
             .contains("reserved"));
         assert!(QueuePolicy::deny_all().refusal("events").is_some());
+        let reserving = all.reserving_input("custom.events");
+        assert!(reserving.refusal("custom.events").is_some());
+        for name in ["kinto.core.events", "{kinto.core.events}:wasm-listeners:v1:stream", "{wasm-listeners:runtime}:v1:stream"] {
+            assert!(reserving.refusal(name).is_some(), "{name}");
+        }
+        assert_eq!(reserving.refusal("kinto.core.events.copy"), None);
     }
 }

@@ -2,8 +2,11 @@
 //! and the HTTP API, and serves until told to stop.
 
 use crate::api::{self, AppState};
-use crate::backends::{EmbeddedQueue, OutboxBackend, RedisQueue, SmtpBackend};
+use crate::backends::{EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend};
 use crate::config::{Config, ListenerConfig, Mode};
+use crate::delivery::{
+    AsyncRoute, Clock, DeliveryQueue, Enqueuer, Input, RetrySchedule, Worker, WorkerSettings,
+};
 use crate::dispatch::{Dispatcher, Route};
 use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
 use crate::host::{EmailBackend, QueueBackend};
@@ -12,6 +15,7 @@ use crate::store::Store;
 use anyhow::{bail, Context};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A service ready to serve: every listener loaded, checked and bound to its backends.
 #[derive(Debug, Clone)]
@@ -25,29 +29,64 @@ impl Service {
     /// fails its check or its settings are refused; never because Redis or the SMTP server
     /// is down (they are reached on first use).
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
-        if let Some(l) = config.listeners.iter().find(|l| l.mode == Mode::Async) {
-            bail!(
-                "listener `{}`: mode = \"async\" needs the delivery worker, which this version does not have yet; use mode = \"sync\"",
-                l.name
-            );
-        }
-        let engine = Engine::new(engine_config(config))?;
-        let capabilities = capabilities(config)?;
-        let mut routes = Vec::with_capacity(config.listeners.len());
-        for listener in &config.listeners {
-            let route = set_up(&engine, config, listener, &capabilities).await;
-            routes.push(route.with_context(|| format!("listener `{}`", listener.name))?);
-        }
+        let listeners = Listeners::set_up(config).await?;
+        let enqueuer = match listeners.queue(config)? {
+            Some(queue) => {
+                let takes_runtime = listeners.asynchronous.iter().filter(|r| r.inputs.contains(&Input::Runtime));
+                Some(Enqueuer::new(queue, takes_runtime.map(|r| r.route.clone()).collect()))
+            }
+            None => None,
+        };
         let state = AppState {
-            dispatcher: Dispatcher::new(routes),
+            dispatcher: Dispatcher::new(listeners.sync),
+            enqueuer,
             operator_token: config.server.operator_token.clone(),
             max_body_bytes: config.server.max_body_bytes,
         };
-        let listeners = config.listeners.len();
         Ok(Service {
             state: Arc::new(state),
-            listeners,
+            listeners: config.listeners.len(),
         })
+    }
+
+    /// Builds the worker of the configuration's async listeners, reading due times from
+    /// `clock`. Refuses a configuration without async listeners, and a `claim_idle_ms`
+    /// shorter than the longest delivery.
+    pub async fn worker(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
+        let listeners = Listeners::set_up(config).await?;
+        let Some(queue) = listeners.queue(config)? else {
+            bail!("no listener is mode = \"async\": the worker has nothing to run");
+        };
+        let d = &config.delivery;
+        let mut settings = WorkerSettings {
+            batch: d.batch,
+            lanes: d.lanes,
+            claim_idle: Duration::ZERO,
+            max_dead: d.max_dead_letters,
+            max_rejected: d.max_rejected,
+            max_entry_bytes: d.max_entry_bytes,
+            shutdown_grace: Duration::from_millis(d.shutdown_grace_ms),
+            max_in_flight: usize::try_from(config.engine.max_instances).unwrap_or(usize::MAX),
+        };
+        let probe = Worker::new(queue.clone(), listeners.asynchronous.clone(), settings.clone(), clock.clone());
+        let min = probe.min_claim_idle();
+        settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
+            Some(set) if set < min => bail!(
+                "[delivery] claim_idle_ms = {} is shorter than the longest delivery ({} ms: every part of a {}-byte entry, each call up to its deadline and backstop): another worker would take entries still running",
+                set.as_millis(), min.as_millis(), d.max_entry_bytes
+            ),
+            Some(set) => set,
+            None => min,
+        };
+        Ok(Worker::new(queue, listeners.asynchronous, settings, clock))
+    }
+
+    /// The durable queue alone (to list and replay dead letters), when Redis is set.
+    pub fn delivery_queue(config: &Config) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
+        let Some((url, cluster)) = config.delivery_redis() else {
+            bail!("no durable queue is configured: set [delivery] redis_url (or [queue] redis_url)");
+        };
+        Ok(Arc::new(RedisDelivery::new(url, cluster, &config.delivery.kinto_redis_list)?))
     }
 
     /// Serves the API on `socket` until `shutdown` resolves, then finishes the requests in
@@ -69,6 +108,44 @@ impl Service {
     }
 }
 
+/// Every listener of a configuration, loaded, checked and bound, split by mode.
+struct Listeners {
+    sync: Vec<Route>,
+    asynchronous: Vec<AsyncRoute>,
+}
+
+impl Listeners {
+    async fn set_up(config: &Config) -> anyhow::Result<Listeners> {
+        let engine = Engine::new(engine_config(config))?;
+        let capabilities = capabilities(config)?;
+        let mut listeners = Listeners { sync: Vec::new(), asynchronous: Vec::new() };
+        for l in &config.listeners {
+            let route = set_up(&engine, config, l, &capabilities).await;
+            let route = route.with_context(|| format!("listener `{}`", l.name))?;
+            match l.mode {
+                Mode::Sync => listeners.sync.push(route),
+                Mode::Async => listeners.asynchronous.push(AsyncRoute {
+                    route,
+                    inputs: l.inputs(),
+                    schedule: RetrySchedule {
+                        pauses: l.retry_schedule.clone().unwrap_or_else(|| config.delivery.retry_schedule.clone()),
+                        jitter: config.delivery.jitter,
+                    },
+                }),
+            }
+        }
+        Ok(listeners)
+    }
+
+    /// The durable queue, when some listener is async.
+    fn queue(&self, config: &Config) -> anyhow::Result<Option<Arc<dyn DeliveryQueue>>> {
+        if self.asynchronous.is_empty() {
+            return Ok(None);
+        }
+        Service::delivery_queue(config).map(Some)
+    }
+}
+
 /// `[engine]` as the engine's settings.
 fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
@@ -85,6 +162,7 @@ fn spec(config: &Config, l: &ListenerConfig) -> ListenerSpec {
         .with_layer(l.email.clone());
     email.default_sender = config.email.default_sender.clone();
     let queue = QueuePolicy::deny_all()
+        .reserving_input(&config.delivery.kinto_redis_list)
         .with_layer(config.queue.ceiling())
         .with_layer(l.queue.clone());
     ListenerSpec {
@@ -104,6 +182,7 @@ fn capabilities(config: &Config) -> anyhow::Result<Capabilities> {
         None => Arc::new(OutboxBackend::new(config.outbox())?),
     };
     let queue: Arc<dyn QueueBackend> = match &config.queue.redis_url {
+        Some(url) if config.queue.redis_cluster => Arc::new(RedisQueue::cluster(url)?),
         Some(url) => Arc::new(RedisQueue::new(url)?),
         None => Arc::new(EmbeddedQueue::new(Store::open(config.store_path())?)),
     };

@@ -9,6 +9,7 @@
 
 mod check;
 mod cli;
+mod cluster;
 mod components;
 mod delivery;
 mod errors;

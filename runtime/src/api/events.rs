@@ -1,5 +1,7 @@
 //! `POST /v1/events`: a Kinto event (listener shape or bare kinto-redis payload), or a JSON
-//! list of them, runs through the sync listeners while the caller waits.
+//! list of them, runs through the sync listeners while the caller waits. A committed event
+//! (`AfterResourceChanged`) is for the async listeners: it is put on the durable queue, and
+//! the answer says how many deliveries that makes (`enqueued`).
 //!
 //! Status: 200 when every listener that ran ended `ok`; [`STATUS_PERMANENT_FAILURE`] (422)
 //! when one failed permanently (the Kinto plugin raises, so Kinto fails the request and
@@ -9,7 +11,7 @@
 
 use super::{ApiError, AppState};
 use crate::dispatch::{EventRun, Verdict};
-use crate::event::{self, Source};
+use crate::event::{self, Phase, Source};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -28,8 +30,24 @@ pub(super) const STATUS_TRANSIENT_FAILURE: StatusCode = StatusCode::SERVICE_UNAV
 pub(crate) struct EventsResponse {
     /// The worst verdict over the events.
     verdict: Verdict,
+    /// Deliveries to async listeners put on the durable queue, over all events.
+    enqueued: usize,
     /// One entry per event, in order; events after a permanent failure do not run.
-    events: Vec<EventRun>,
+    events: Vec<EventAnswer>,
+}
+
+/// One event's part of the answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventAnswer {
+    /// The sync listeners' run.
+    #[serde(flatten)]
+    run: EventRun,
+    /// Deliveries to async listeners enqueued for this event.
+    enqueued: usize,
+    /// Why the event could not be enqueued (the verdict is then a transient failure:
+    /// post it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enqueue_error: Option<String>,
 }
 
 pub(super) async fn post_events(
@@ -50,12 +68,25 @@ pub(super) async fn post_events(
     }
     let mut response = EventsResponse {
         verdict: Verdict::Ok,
+        enqueued: 0,
         events: Vec::with_capacity(events.len()),
     };
     for incoming in &events {
-        let run = state.dispatcher.run_sync(incoming, Source::Http).await;
+        let mut run = state.dispatcher.run_sync(incoming, Source::Http).await;
+        let (mut enqueued, mut enqueue_error) = (0, None);
+        if let (Phase::AfterCommit, Some(enqueuer)) = (incoming.phase, &state.enqueuer) {
+            match enqueuer.enqueue(incoming, Source::Http).await {
+                Ok(n) => enqueued = n,
+                Err(e) => {
+                    tracing::warn!(event_id = %run.event_id, error = %e, "enqueueing an event failed");
+                    run.verdict = worst(run.verdict, Verdict::TransientFailure);
+                    enqueue_error = Some(e.to_string());
+                }
+            }
+        }
         response.verdict = worst(response.verdict, run.verdict);
-        response.events.push(run);
+        response.enqueued += enqueued;
+        response.events.push(EventAnswer { run, enqueued, enqueue_error });
         if response.verdict == Verdict::PermanentFailure {
             break;
         }

@@ -1,5 +1,5 @@
-//! The HTTP API: `POST /v1/events` runs the sync listeners while the caller waits;
-//! `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
+//! The HTTP API: `POST /v1/events` runs the sync listeners while the caller waits and
+//! enqueues committed events for the async ones; `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
 //!
 //! # Layout
 //! - `mod.rs`: the router, its state, body limit and token check.
@@ -12,6 +12,7 @@ mod events;
 use error::ApiError;
 
 use crate::config::Secret;
+use crate::delivery::Enqueuer;
 use crate::dispatch::Dispatcher;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
@@ -24,8 +25,10 @@ use std::sync::Arc;
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    /// The configured listeners.
+    /// The configured sync listeners.
     pub(crate) dispatcher: Dispatcher,
+    /// The durable queue of the async listeners, when some are configured.
+    pub(crate) enqueuer: Option<Enqueuer>,
     /// Required on ingestion when set.
     pub(crate) operator_token: Option<Secret>,
     /// Largest body any route accepts.

@@ -1,5 +1,6 @@
 //! Queue pushes onto Redis lists (`LPUSH`, as kinto-redis does, so `BRPOP` consumers keep
-//! working). The only file that names the `redis` crate.
+//! working), and the connection to one Redis or a Redis Cluster that this backend and the
+//! delivery queue (`redis_delivery.rs`) share the making of.
 //!
 //! The connection is redis's `ConnectionManager`, created lazily: start-up never waits for
 //! Redis nor fails when it is down. A lost connection is re-established on the next push;
@@ -9,10 +10,13 @@
 
 use crate::config::Secret;
 use crate::host::{QueueBackend, QueueBackendError};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{Client, IntoConnectionInfo, RedisError};
+use redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// How long one attempt to open a connection (TCP and handshake) may take.
 pub(super) const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -79,7 +83,7 @@ pub enum RedisSetupError {
 /// share one multiplexed connection.
 #[derive(Clone)]
 pub struct RedisQueue {
-    manager: ConnectionManager,
+    conn: std::sync::Arc<SharedConnection>,
     addr: String,
     push_timeout: Duration,
 }
@@ -96,36 +100,33 @@ impl RedisQueue {
     /// A backend for `url` with [`RedisOptions::default`]. Connects on the first push, so
     /// it succeeds while Redis is down. Must be called inside a tokio runtime.
     pub fn new(url: &Secret) -> Result<RedisQueue, RedisSetupError> {
-        RedisQueue::with_options(url, RedisOptions::default())
+        RedisQueue::with_options(url, false, RedisOptions::default())
+    }
+
+    /// A backend for the Redis Cluster that `seed_url`'s node belongs to.
+    pub fn cluster(seed_url: &Secret) -> Result<RedisQueue, RedisSetupError> {
+        RedisQueue::with_options(seed_url, true, RedisOptions::default())
     }
 
     /// A backend for `url` with these timeouts and retries.
     pub(crate) fn with_options(
         url: &Secret,
+        cluster: bool,
         options: RedisOptions,
     ) -> Result<RedisQueue, RedisSetupError> {
-        let client = client(url)?;
-        let addr = client.get_connection_info().addr().to_string();
-        // The manager spawns its tasks with `tokio::spawn`, which panics outside a runtime.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(RedisSetupError::NoRuntime { addr });
-        }
-        let manager = ConnectionManager::new_lazy_with_config(client, manager_config(&options))
-            .map_err(|e| RedisSetupError::Setup {
-                addr: addr.clone(),
-                message: e.to_string(),
-            })?;
+        let target = RedisTarget::with_options(url, cluster, &options)?;
+        let addr = target.addr.clone();
         let push_timeout = options.push_timeout;
         Ok(RedisQueue {
-            manager,
+            conn: std::sync::Arc::new(SharedConnection::new(target)),
             addr,
             push_timeout,
         })
     }
 
     async fn lpush(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
-        // A clone shares the manager's connection: no lock, pushes are pipelined.
-        let mut conn = self.manager.clone();
+        // A clone shares the one multiplexed connection: no lock, pushes are pipelined.
+        let mut conn = self.conn.get().await?;
         let mut cmd = redis::cmd("LPUSH");
         cmd.arg(queue).arg(payload);
         cmd.query_async::<i64>(&mut conn).await.map(drop)
@@ -151,6 +152,129 @@ impl RedisQueue {
         let addr = &self.addr;
         tracing::warn!(%addr, error = %detail, "Redis push failed");
         QueueBackendError(format!("redis: {why}"))
+    }
+}
+
+/// Where Redis is: one server, or a cluster reached through a seed node.
+#[derive(Clone)]
+pub(crate) struct RedisTarget {
+    kind: TargetKind,
+    /// `host:port` of the server or seed node, for the runtime's log.
+    pub(crate) addr: String,
+}
+
+#[derive(Clone)]
+enum TargetKind {
+    Single(Client, ConnectionManagerConfig),
+    Cluster(ClusterClient),
+}
+
+impl RedisTarget {
+    /// `url`'s server (a seed node when `cluster`), with the default timeouts.
+    pub(crate) fn new(url: &Secret, cluster: bool) -> Result<RedisTarget, RedisSetupError> {
+        RedisTarget::with_options(url, cluster, &RedisOptions::default())
+    }
+
+    fn with_options(
+        url: &Secret,
+        cluster: bool,
+        options: &RedisOptions,
+    ) -> Result<RedisTarget, RedisSetupError> {
+        let client = client(url)?;
+        let addr = client.get_connection_info().addr().to_string();
+        // The connections spawn tasks with `tokio::spawn`, which panics outside a runtime.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisSetupError::NoRuntime { addr });
+        }
+        let kind = if cluster {
+            let info = client.get_connection_info().clone();
+            let built = ClusterClientBuilder::new(vec![info])
+                .tcp_settings(TcpSettings::default().set_nodelay(true))
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.response_timeout)
+                .build();
+            let setup = |e: RedisError| RedisSetupError::Setup {
+                addr: addr.clone(),
+                message: e.to_string(),
+            };
+            TargetKind::Cluster(built.map_err(setup)?)
+        } else {
+            TargetKind::Single(client, manager_config(options))
+        };
+        Ok(RedisTarget { kind, addr })
+    }
+}
+
+/// One multiplexed connection to a server or a cluster, made on first use (start-up
+/// never waits for Redis) and remade after a failed attempt. Clones of the connection
+/// share it: concurrent commands are pipelined on it.
+pub(crate) struct SharedConnection {
+    target: RedisTarget,
+    conn: OnceCell<Conn>,
+}
+
+impl std::fmt::Debug for SharedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedConnection").field("addr", &self.target.addr).finish()
+    }
+}
+
+impl SharedConnection {
+    pub(crate) fn new(target: RedisTarget) -> SharedConnection {
+        SharedConnection {
+            target,
+            conn: OnceCell::new(),
+        }
+    }
+
+    /// The connection (a cheap clone). A single server's reconnects by itself; a
+    /// cluster's finds the nodes on first use and follows the slots after.
+    pub(crate) async fn get(&self) -> Result<Conn, RedisError> {
+        let made = self.conn.get_or_try_init(|| async {
+            match &self.target.kind {
+                TargetKind::Single(client, config) => {
+                    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+                    Ok::<Conn, RedisError>(Conn::Single(manager))
+                }
+                TargetKind::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            }
+        });
+        made.await.cloned()
+    }
+}
+
+/// A connection to a server or to a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
     }
 }
 

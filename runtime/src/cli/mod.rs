@@ -4,10 +4,12 @@
 //! not end `ok`, 2 when the command could not run (unreadable file, bad event, bad option).
 
 mod check;
+mod deliveries;
 mod invoke;
 mod queue;
 mod report;
 mod serve;
+mod worker;
 
 use crate::engine::{Engine, EngineConfig};
 use clap::{Parser, Subcommand};
@@ -33,6 +35,12 @@ enum Command {
     /// Read the embedded store's queues (where pushes land when no Redis is configured).
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Run the async listeners of the configuration on the durable queue.
+    Worker(worker::WorkerArgs),
+    /// Inspect the durable queue: dead letters (list, replay, purge), rejected entries,
+    /// pending retries.
+    #[command(subcommand)]
+    Deliveries(deliveries::DeliveriesCommand),
 }
 
 /// Runs the parsed command line.
@@ -47,6 +55,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Invoke(args) => invoke::run(args).await,
             Command::Queue(command) => queue::run(command).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
+            Command::Deliveries(command) => deliveries::run(command).await,
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))

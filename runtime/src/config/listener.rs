@@ -1,6 +1,7 @@
 //! One `[[listener]]` block.
 
 use super::Invalid;
+use crate::delivery::Input;
 use crate::event::Action;
 use crate::limits::Limits;
 use crate::policy::{EmailRules, QueueRules};
@@ -51,6 +52,13 @@ pub(crate) struct ListenerConfig {
     /// `[listener.queue]`: the queues it may push to. Default: none.
     #[serde(default)]
     pub queue: QueueRules,
+    /// Async only: the inputs it takes entries from (`runtime`, `kinto-redis`). Default:
+    /// the runtime's own.
+    pub inputs: Option<Vec<Input>>,
+    /// Async only: its own retry schedule (pauses after each failed attempt, `"5s"`,
+    /// `"10m"`, ...), instead of `[delivery] retry_schedule`.
+    #[serde(default, deserialize_with = "super::delivery::durations_opt")]
+    pub retry_schedule: Option<Vec<std::time::Duration>>,
 }
 
 fn default_actions() -> Vec<Action> {
@@ -72,6 +80,28 @@ impl ListenerConfig {
         limits.map_err(|error| Invalid::Limits {
             listener: self.name.clone(),
             error,
-        })
+        })?;
+        let async_keys = [
+            ("inputs", self.inputs.is_some()),
+            ("retry_schedule", self.retry_schedule.is_some()),
+        ];
+        if self.mode == Mode::Sync {
+            if let Some((key, _)) = async_keys.into_iter().find(|(_, set)| *set) {
+                let listener = self.name.clone();
+                return Err(Invalid::AsyncKeyOnSync { listener, key });
+            }
+        }
+        if self.inputs.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Invalid::Delivery {
+                key: "inputs",
+                why: format!("listener `{}` takes no input: name `runtime`, `kinto-redis` or both", self.name),
+            });
+        }
+        Ok(())
+    }
+
+    /// The inputs it takes (the runtime's own by default).
+    pub(crate) fn inputs(&self) -> Vec<Input> {
+        self.inputs.clone().unwrap_or_else(|| vec![Input::Runtime])
     }
 }

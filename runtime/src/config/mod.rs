@@ -8,13 +8,16 @@
 //! # Layout
 //! - `mod.rs`: the tree and its loading.
 //! - `listener.rs`: one `[[listener]]` block.
+//! - `delivery.rs`: `[delivery]`, the durable queue of async listeners.
 //! - `secret.rs`: [`Secret`].
 
+mod delivery;
 mod listener;
 mod secret;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use delivery::DeliveryConfig;
 pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
@@ -84,6 +87,28 @@ pub enum Invalid {
     /// A listener's `name` is empty or blank.
     #[error("a [[listener]] has an empty `name`")]
     EmptyListenerName,
+    /// An async listener, and no Redis for the durable queue.
+    #[error("listener `{listener}` is mode = \"async\", which needs the durable queue on Redis: set [delivery] redis_url (or [queue] redis_url)")]
+    AsyncWithoutRedis {
+        /// The listener's name.
+        listener: String,
+    },
+    /// `inputs` or `retry_schedule` on a sync listener, which has neither.
+    #[error("listener `{listener}`: `{key}` is for mode = \"async\" listeners (a sync listener runs in the caller's request, once)")]
+    AsyncKeyOnSync {
+        /// The listener's name.
+        listener: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// A `[delivery]` setting that cannot be used.
+    #[error("[delivery] {key}: {why}")]
+    Delivery {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        why: String,
+    },
     /// A listener's `[listener.limits]` cannot be used.
     #[error("listener `{listener}`: {error}")]
     Limits {
@@ -111,6 +136,9 @@ pub struct Config {
     /// `[queue]`: the operator's queue settings and ceiling.
     #[serde(default)]
     pub(crate) queue: QueueConfig,
+    /// `[delivery]`: the durable queue of async listeners.
+    #[serde(default)]
+    pub(crate) delivery: DeliveryConfig,
     /// `[[listener]]` blocks, in order: sync listeners run in this order.
     #[serde(default, rename = "listener")]
     pub(crate) listeners: Vec<ListenerConfig>,
@@ -273,6 +301,8 @@ pub(crate) struct QueueConfig {
     /// `redis://[user:password@]host:port/db`. Without it, pushes land in the embedded
     /// store (`wasm-listeners queue pop NAME` reads them back).
     pub redis_url: Option<Secret>,
+    /// `redis_url` is one node of a Redis Cluster (the others are found from it).
+    pub redis_cluster: bool,
     /// The operator's ceiling on queue names. Default `["*"]`.
     pub allowed: Vec<String>,
 }
@@ -281,6 +311,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             redis_url: None,
+            redis_cluster: false,
             allowed: vec!["*".into()],
         }
     }
@@ -334,8 +365,22 @@ impl Config {
                 return Err(Invalid::DuplicateListener { name });
             }
             l.check(max_memory)?;
+            if l.mode == Mode::Async && self.delivery_redis().is_none() {
+                let listener = l.name.clone();
+                return Err(Invalid::AsyncWithoutRedis { listener });
+            }
         }
-        Ok(())
+        self.delivery.check()
+    }
+
+    /// The durable queue's Redis: `[delivery] redis_url`, else `[queue] redis_url`; and
+    /// whether it is a cluster's node.
+    pub(crate) fn delivery_redis(&self) -> Option<(&Secret, bool)> {
+        match (&self.delivery.redis_url, &self.queue.redis_url) {
+            (Some(url), _) => Some((url, self.delivery.redis_cluster)),
+            (None, Some(url)) => Some((url, self.queue.redis_cluster)),
+            (None, None) => None,
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {

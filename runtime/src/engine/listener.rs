@@ -176,10 +176,21 @@ impl Listener {
     /// Delivers a whole event: one call per part (see [`Limits::max_objects_bytes`]), in
     /// order, stopping at the first part that does not end `ok`.
     pub async fn deliver(&self, event: &Event, delivery: &Delivery) -> Vec<CallReport> {
+        self.deliver_from(event, delivery, 1).await
+    }
+
+    /// Delivers the parts of an event from part `first` (1-based) on: a retry starts at
+    /// the part that failed, the ones before it having ended `ok`.
+    pub async fn deliver_from(
+        &self,
+        event: &Event,
+        delivery: &Delivery,
+        first: u32,
+    ) -> Vec<CallReport> {
         let parts = event.split(self.limits.max_objects_bytes);
         let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
         let mut reports = Vec::with_capacity(parts.len());
-        for (index, part) in (1..).zip(&parts) {
+        for (index, part) in (1..).zip(&parts).skip_while(|(i, _)| *i < first) {
             let report = self.call(part, delivery, Part { index, count }).await;
             let failed = !report.outcome.is_ok();
             reports.push(report);
@@ -256,6 +267,14 @@ impl Listener {
 
     /// When a call is dropped whatever it is doing: after the deadline, the time an email
     /// transaction past its point of no return may take, and the late-commit grace.
+    /// The longest one call can take: the deadline, then the backstop that ends a call
+    /// whose host call does not return, the email backend's overrun and the late-commit
+    /// grace. What a lease on a delivery must outlast, per part.
+    pub fn longest_call(&self) -> Duration {
+        let now = Instant::now();
+        self.backstop(now + self.limits.deadline) - now
+    }
+
     fn backstop(&self, deadline: Instant) -> Instant {
         let grace = EPOCH_TICK * LATE_COMMIT_GRACE_TICKS as u32;
         deadline + DEADLINE_BACKSTOP + self.capabilities.email.overrun() + grace

@@ -1,0 +1,112 @@
+//! `wasm-listeners deliveries ...`: what the durable queue holds besides the work in
+//! flight: dead letters (list, replay, purge), rejected input entries (list, purge) and
+//! pending retries (list). Each prints JSON, one record per line.
+
+use crate::config::Config;
+use crate::delivery::{DeliveryQueue, Input, SystemClock, Clock};
+use crate::service::Service;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `deliveries` subcommands.
+#[derive(Debug, Subcommand)]
+pub(super) enum DeliveriesCommand {
+    /// Print a listener's dead letters, newest first (JSON lines).
+    Dead(ListenerArgs),
+    /// Make a listener's dead letters pending again, due now, for a new round of retries.
+    Replay(PickArgs),
+    /// Delete a listener's dead letters.
+    Purge(PickArgs),
+    /// Print a listener's pending retries, soonest first (JSON lines).
+    Pending(ListenerArgs),
+    /// Print an input's rejected entries (`runtime` or `kinto-redis`), newest first.
+    Rejected(InputArgs),
+    /// Delete an input's rejected entries.
+    PurgeRejected(InputArgs),
+}
+
+/// A listener and the configuration that locates the queue.
+#[derive(Debug, Args)]
+pub(super) struct ListenerArgs {
+    /// The listener's name.
+    listener: String,
+    /// The runtime's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Print at most this many.
+    #[arg(long, default_value_t = 100)]
+    max: usize,
+}
+
+/// A listener's dead letters: one (`--id`) or all (`--all`).
+#[derive(Debug, Args)]
+pub(super) struct PickArgs {
+    /// The listener's name.
+    listener: String,
+    /// The runtime's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The dead letter's id (`id` in `deliveries dead`).
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    id: Option<String>,
+    /// Every dead letter of the listener.
+    #[arg(long)]
+    all: bool,
+}
+
+/// An input and the configuration.
+#[derive(Debug, Args)]
+pub(super) struct InputArgs {
+    /// `runtime` or `kinto-redis`.
+    input: Input,
+    /// The runtime's configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Print at most this many.
+    #[arg(long, default_value_t = 100)]
+    max: usize,
+}
+
+fn queue(config: &PathBuf) -> anyhow::Result<std::sync::Arc<dyn DeliveryQueue>> {
+    Service::delivery_queue(&Config::load(config)?)
+}
+
+fn print_lines<T: serde::Serialize>(records: &[T]) -> anyhow::Result<()> {
+    for record in records {
+        println!("{}", serde_json::to_string(record)?);
+    }
+    Ok(())
+}
+
+pub(super) async fn run(command: DeliveriesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeliveriesCommand::Dead(a) => {
+            let (letters, counts) = queue(&a.config)?.dead_letters(&a.listener, a.max).await?;
+            print_lines(&letters)?;
+            eprintln!("{} dead letter(s) of `{}`; {} dropped over the bound", counts.count, a.listener, counts.dropped);
+        }
+        DeliveriesCommand::Replay(a) => {
+            let now = SystemClock.now_ms();
+            let n = queue(&a.config)?.replay(&a.listener, a.id.as_deref(), now).await?;
+            eprintln!("{n} dead letter(s) of `{}` replayed: a running worker takes them now", a.listener);
+        }
+        DeliveriesCommand::Purge(a) => {
+            let n = queue(&a.config)?.purge_dead(&a.listener, a.id.as_deref()).await?;
+            eprintln!("{n} dead letter(s) of `{}` purged", a.listener);
+        }
+        DeliveriesCommand::Pending(a) => {
+            print_lines(&queue(&a.config)?.pending(&a.listener, a.max).await?)?;
+        }
+        DeliveriesCommand::Rejected(a) => {
+            let (rejected, counts) = queue(&a.config)?.rejected(a.input, a.max).await?;
+            print_lines(&rejected)?;
+            eprintln!("{} rejected entr(ies) of `{}`; {} dropped over the bound", counts.count, a.input, counts.dropped);
+        }
+        DeliveriesCommand::PurgeRejected(a) => {
+            let n = queue(&a.config)?.purge_rejected(a.input).await?;
+            eprintln!("{n} rejected entr(ies) of `{}` purged", a.input);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+//! Asynchronous delivery: every event reaches every matching async listener at least
+//! once, from a durable queue, with retries on a schedule and dead letters for what keeps
+//! failing.
+//!
+//! An *input* holds entries (the runtime's own input, which `POST /v1/events` and the
+//! Kinto plugin fill with committed events, and kinto-redis's list). A worker takes a
+//! batch of entries, and each entry *fans out* into one *delivery* per matching listener
+//! that takes that input. The entry is acknowledged once every delivery has an outcome
+//! kept: `ok`, a retry due later ([`RetrySchedule`]), or a dead letter. A worker that dies
+//! leaves its entries unacknowledged: another takes them after the claim idle time. So a
+//! delivery runs at least once, and more than once only around a crash or a queue that
+//! failed between running and settling; `(event id, listener, part)` is the idempotency
+//! key listeners use for their side effects.
+//!
+//! # Layout
+//! - `mod.rs`: the [`Enqueuer`] `POST /v1/events` uses.
+//! - `worker.rs`: [`Worker`]: steps, fan-out, outcomes, the run loop and shutdown.
+//! - `queue.rs`: [`DeliveryQueue`], the durable store's interface.
+//! - `records.rs`: what the store holds, as versioned JSON.
+//! - `schedule.rs`: the retry schedule and the injected clock.
+
+mod queue;
+mod records;
+mod schedule;
+mod worker;
+
+pub use queue::{Counts, DeliveryQueue, QueueError, Settlement};
+pub use records::{
+    DeadLetter, DeadReason, Input, LastAttempt, Pending, RawEntry, Rejected, FORMAT_VERSION,
+};
+pub(crate) use records::{source_from_name, source_name};
+pub use schedule::{Clock, ManualClock, RetrySchedule, SystemClock};
+pub(crate) use schedule::{DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
+pub(crate) use worker::{
+    AsyncRoute, DEFAULT_BATCH, DEFAULT_LANES, DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_REJECTED,
+    DEFAULT_SHUTDOWN_GRACE,
+};
+pub use worker::{StepReport, Worker, WorkerSettings};
+
+use crate::dispatch::Route;
+use crate::event::{Incoming, Source};
+use std::sync::Arc;
+
+/// Puts events on the runtime's input for the async listeners that take it.
+#[derive(Debug, Clone)]
+pub(crate) struct Enqueuer {
+    queue: Arc<dyn DeliveryQueue>,
+    /// The async listeners that take the runtime's input.
+    routes: Vec<Route>,
+}
+
+impl Enqueuer {
+    pub(crate) fn new(queue: Arc<dyn DeliveryQueue>, routes: Vec<Route>) -> Enqueuer {
+        Enqueuer { queue, routes }
+    }
+
+    /// Enqueues the event when some async listener wants it; returns how many deliveries
+    /// that makes (0: nothing was enqueued).
+    pub(crate) async fn enqueue(
+        &self,
+        incoming: &Incoming,
+        source: Source,
+    ) -> Result<usize, QueueError> {
+        let event = &incoming.event;
+        let wanted = self.routes.iter().filter(|r| r.wants(event.action, &event.resource_name));
+        let deliveries = wanted.count();
+        if deliveries > 0 {
+            let json = event.to_kinto_value(incoming.phase);
+            let bytes = serde_json::to_vec(&json).map_err(|e| QueueError(e.to_string()))?;
+            self.queue.enqueue(&bytes, source).await?;
+        }
+        Ok(deliveries)
+    }
+}
