@@ -5,7 +5,7 @@ use crate::servers::redis_cluster::{redis_cli, RedisCluster};
 
 /// Keys whose hash slots lie in different thirds of the 16384 (`a` 15495, `b` 3300, `c`
 /// 7365), and two that share one slot through their hash tag `{x}`.
-const KEYS: [&str; 2] = ["{x}1", "{x}2"];
+const KEYS: [&str; 5] = ["a", "b", "c", "{x}1", "{x}2"];
 
 #[test]
 fn keys_spread_over_the_nodes() {

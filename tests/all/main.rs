@@ -24,3 +24,4 @@ mod sandbox;
 mod serve;
 mod servers;
 mod smtp;
+mod worker;

@@ -216,7 +216,8 @@ impl RedisDelivery {
             .arg("STREAMS").arg(&keys.stream).arg(">");
         match self.run_pipe::<(Option<StreamReadReply>,)>(&pipe).await {
             Ok((reply,)) => Ok(reply.unwrap_or_default()),
-            Err(e) if e.code() == Some("NOGROUP") => {
+            // A pipeline's error holds the command's: the group (or the stream) is missing.
+            Err(e) if e.to_string().contains("NOGROUP") => {
                 self.ensure_group(&keys.stream).await?;
                 let (reply,) = self.run_pipe::<(Option<StreamReadReply>,)>(&pipe).await.map_err(queue_error)?;
                 Ok(reply.unwrap_or_default())

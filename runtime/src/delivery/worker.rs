@@ -160,6 +160,16 @@ impl Worker {
         self.routes.iter().map(longest).max().unwrap_or_default()
     }
 
+    /// The durable queue it works on (to list and replay dead letters).
+    pub fn queue(&self) -> &Arc<dyn DeliveryQueue> {
+        &self.queue
+    }
+
+    /// The claim idle time it runs with.
+    pub fn claim_idle(&self) -> Duration {
+        self.settings.claim_idle
+    }
+
     /// The inputs some listener takes.
     pub fn inputs(&self) -> &[Input] {
         &self.inputs
