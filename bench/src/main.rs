@@ -10,6 +10,8 @@
 //! - `bare.rs`: bare wasmtime: the runtime's engine, the same store limits, trivial imports.
 //! - `email.rs`: rows 2 and 3, the email path against the tutorial's and the sink's ceiling.
 //! - `http.rs`: row 4, `POST /v1/events` under a hyper load generator.
+//! - `worker.rs`: row 5, the durable async worker on kinto-redis's list against the
+//!   tutorial's worker.
 //! - `servers.rs`: the SMTP sink and Redis the rows run against; the Python anchors.
 //! - `measure.rs`: trials, medians, percentiles.
 //! - `report.rs`, `plot.rs`: BENCHMARKS.md and its PNG.
@@ -23,6 +25,7 @@ mod plot;
 mod report;
 mod servers;
 mod sink;
+mod worker;
 
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -39,7 +42,7 @@ struct Args {
     /// Where BENCHMARKS.md and benchmarks.png go.
     #[arg(long, value_name = "DIR", default_value = ".")]
     out: PathBuf,
-    /// Rows to run (engine, email, http); default all.
+    /// Rows to run (engine, email, http, worker); default all.
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
 }
@@ -73,6 +76,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     if wants("http") {
         rows.extend(http::rows(&guests, scale).await?);
+    }
+    if wants("worker") {
+        rows.extend(worker::rows(&guests, scale).await?);
     }
     std::fs::create_dir_all(&args.out)?;
     let plot = args.out.join("benchmarks.png");

@@ -40,6 +40,14 @@ impl Scale {
             Scale::Full => 1_000,
         }
     }
+
+    /// kinto-redis entries per trial of the worker row (both workers drain a fixed count).
+    pub(crate) fn entries(self) -> usize {
+        match self {
+            Scale::Quick => 200,
+            Scale::Full => 100_000,
+        }
+    }
 }
 
 /// Operations per second of `concurrency` tasks each running `op` in a loop for `time`.

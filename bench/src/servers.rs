@@ -60,7 +60,8 @@ pub(crate) fn record_create_bytes() -> anyhow::Result<Vec<u8>> {
     )?)
 }
 
-/// The Python with aiosmtpd: `$WASM_LISTENERS_PYTHON`, else the repository's `.venv`.
+/// The Python with aiosmtpd and redis: `$WASM_LISTENERS_PYTHON`, else the repository's
+/// `.venv`.
 fn python() -> String {
     if let Ok(python) = std::env::var("WASM_LISTENERS_PYTHON") {
         return python;
@@ -140,8 +141,8 @@ impl Server {
     }
 }
 
-/// Runs an anchor script with `args` and returns the messages per second it printed
-/// (`... = 512 msg/s` or `...: 512 msg/s`).
+/// Runs an anchor script with `args` and returns the rate it printed: the first number
+/// followed by a unit per second (`... = 512 msg/s`, `...: 512 msg/s`, `... = 2400 events/s`).
 pub(crate) async fn anchor_rate(script: &str, args: &[String]) -> anyhow::Result<f64> {
     let path = repo().join("bench/anchors").join(script);
     let out = tokio::process::Command::new(python())
@@ -159,7 +160,6 @@ pub(crate) async fn anchor_rate(script: &str, args: &[String]) -> anyhow::Result
         .split_whitespace()
         .collect::<Vec<_>>()
         .windows(2)
-        .find(|w| w[1] == "msg/s")
-        .and_then(|w| w[0].parse::<f64>().ok());
+        .find_map(|w| w[0].parse::<f64>().ok().filter(|_| w[1].ends_with("/s")));
     rate.ok_or_else(|| anyhow::anyhow!("{script} printed no rate: {text}"))
 }

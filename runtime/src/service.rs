@@ -1,7 +1,7 @@
 //! The running service: turns a configuration into the engine, the backends, the listeners
 //! and the HTTP API, and serves until told to stop.
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Deliveries};
 use crate::backends::{EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend};
 use crate::config::{Config, ListenerConfig, Mode};
 use crate::delivery::{
@@ -30,16 +30,20 @@ impl Service {
     /// is down (they are reached on first use).
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let listeners = Listeners::set_up(config).await?;
-        let enqueuer = match listeners.queue(config)? {
+        let (enqueuer, deliveries) = match listeners.queue(config)? {
             Some(queue) => {
-                let takes_runtime = listeners.asynchronous.iter().filter(|r| r.inputs.contains(&Input::Runtime));
-                Some(Enqueuer::new(queue, takes_runtime.map(|r| r.route.clone()).collect()))
+                let asynchronous = listeners.asynchronous.iter();
+                let takes_runtime = asynchronous.clone().filter(|r| r.inputs.contains(&Input::Runtime));
+                let enqueuer = Enqueuer::new(queue.clone(), takes_runtime.map(|r| r.route.clone()).collect());
+                let names = asynchronous.map(|r| r.route.listener.name().to_owned()).collect();
+                (Some(enqueuer), Some(Deliveries { queue, listeners: names }))
             }
-            None => None,
+            None => (None, None),
         };
         let state = AppState {
             dispatcher: Dispatcher::new(listeners.sync),
             enqueuer,
+            deliveries,
             operator_token: config.server.operator_token.clone(),
             max_body_bytes: config.server.max_body_bytes,
         };

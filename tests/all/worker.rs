@@ -395,3 +395,69 @@ async fn a_killed_worker_loses_nothing_on_redis() {
 async fn a_killed_worker_loses_nothing_on_a_cluster() {
     a_killed_worker_loses_nothing(Redis::cluster()).await;
 }
+
+// --- The HTTP API and the CLI -------------------------------------------------------------
+
+#[tokio::test]
+async fn post_enqueues_committed_events_and_operators_handle_dead_letters() {
+    let redis = Redis::single();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\noperator_token = \"s3cret\"\n{}\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n\n[[listener]]\nname = \"failing\"\ncomponent = \"{}\"\nmode = \"async\"\n[listener.settings]\nmode = \"fail-permanent\"\n",
+        redis.sections(),
+        helpers::guest("queue-forward").display(),
+        helpers::guest("misbehave").display()
+    );
+    let server = crate::http::Server::start(dir.path(), &text).await.unwrap();
+    let token = [("Authorization", "Bearer s3cret")];
+    let body = std::fs::read(fixture("record-create.json")).unwrap();
+    let (status, answer) = server.request("POST", "/v1/events", &token, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["enqueued"], 2, "the committed event, for both async listeners: {answer}");
+    let phases: Vec<_> = answer["events"].as_array().unwrap().iter().map(|e| (e["phase"].clone(), e["enqueued"].clone())).collect();
+    assert_eq!(phases, [("before-commit".into(), 0.into()), ("after-commit".into(), 2.into())]);
+
+    let config = Config::load(&dir.path().join("wasm-listeners.toml")).unwrap();
+    let clock = ManualClock::at(T0);
+    let worker = worker(&config, &clock).await;
+    let report = worker.step().await.unwrap();
+    assert_eq!((report.entries, report.ok, report.dead), (1, 1, 1), "{report:?}");
+    assert_eq!(redis.conn().await.sink().await.len(), 1, "forward delivered once");
+
+    // Dead letters over HTTP: the token, a listener that exists, replay, purge.
+    let path = "/v1/listeners/failing/dead-letters";
+    assert_eq!(server.request("GET", path, &[], vec![]).await.0, 401);
+    let (status, listed) = server.request("GET", path, &token, vec![]).await;
+    assert_eq!(status, 200, "{listed}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["count"], 1, "{listed}");
+    let letter = &listed["dead_letters"][0];
+    assert_eq!(letter["reason"], "permanent");
+    assert_eq!(letter["last"]["outcome"], "listener-error");
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let (status, missing) = server.request("GET", "/v1/listeners/nobody/dead-letters", &token, vec![]).await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("forward, failing"), "{missing}");
+    let replay = serde_json::to_vec(&serde_json::json!({ "id": id })).unwrap();
+    let (status, replayed) = server.request("POST", &format!("{path}/replay"), &token, replay).await;
+    assert_eq!((status, replayed.as_str()), (200, "{\"replayed\":1}"));
+    let (_, pending) = server.request("GET", "/v1/listeners/failing/pending", &token, vec![]).await;
+    assert!(pending.contains(&id), "{pending}");
+    let report = worker.step().await.unwrap();
+    assert_eq!((report.retries, report.dead), (1, 1), "the replay ran, and failed again: {report:?}");
+
+    // The CLI sees the same records.
+    let config_path = dir.path().join("wasm-listeners.toml");
+    let out = bin().args(["deliveries", "dead", "failing", "--config"]).arg(&config_path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains(&id));
+    let out = bin().args(["deliveries", "purge", "--config"]).arg(&config_path).output().unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("1 dead letter(s) of `failing` purged") && said.contains("0 dead letter(s) of `forward` purged"), "{said}");
+    let (_, listed) = server.request("GET", path, &token, vec![]).await;
+    assert!(listed.contains("\"count\":0"), "{listed}");
+}

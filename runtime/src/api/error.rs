@@ -1,7 +1,6 @@
 //! The one error type of the HTTP API: client errors say what was wrong and how to fix
-//! it. Nothing on the server's side fails a request today (a listener's failure is a
-//! verdict, not an error); an internal error variant, logged and hidden, comes with the
-//! first route that can fail that way.
+//! it. A listener's failure is a verdict, not an error; the durable queue being
+//! unreachable is [`ApiError::Unavailable`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,12 @@ pub(crate) enum ApiError {
     /// Ingestion needs the operator token.
     #[error("this route needs the operator token: send `Authorization: Bearer <[server] operator_token>`")]
     Unauthorized,
+    /// No such listener, input or record: the message says which exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The durable queue did not answer (Redis down): try again later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -30,6 +35,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

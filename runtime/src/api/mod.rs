@@ -4,11 +4,14 @@
 //! # Layout
 //! - `mod.rs`: the router, its state, body limit and token check.
 //! - `events.rs`: `POST /v1/events`.
+//! - `deliveries.rs`: dead letters, pending retries and rejected entries, for operators.
 //! - `error.rs`: [`ApiError`], the one error type.
 
+mod deliveries;
 mod error;
 mod events;
 
+pub(crate) use deliveries::Deliveries;
 use error::ApiError;
 
 use crate::config::Secret;
@@ -18,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) dispatcher: Dispatcher,
     /// The durable queue of the async listeners, when some are configured.
     pub(crate) enqueuer: Option<Enqueuer>,
+    /// The same queue's records, for operators.
+    pub(crate) deliveries: Option<Deliveries>,
     /// Required on ingestion when set.
     pub(crate) operator_token: Option<Secret>,
     /// Largest body any route accepts.
@@ -38,12 +43,28 @@ pub(crate) struct AppState {
 /// The API's routes over `state`.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
-    let ingest = post(events::post_events).route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        require_token,
-    ));
+    let guarded = Router::new()
+        .route("/v1/events", post(events::post_events))
+        .route(
+            "/v1/listeners/{listener}/dead-letters",
+            get(deliveries::list_dead).delete(deliveries::purge_dead),
+        )
+        .route(
+            "/v1/listeners/{listener}/dead-letters/replay",
+            post(deliveries::replay_listener),
+        )
+        .route("/v1/dead-letters/replay", post(deliveries::replay_all))
+        .route("/v1/listeners/{listener}/pending", get(deliveries::list_pending))
+        .route(
+            "/v1/inputs/{input}/rejected",
+            get(deliveries::list_rejected).delete(deliveries::purge_rejected),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
     Router::new()
-        .route("/v1/events", ingest)
+        .merge(guarded)
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

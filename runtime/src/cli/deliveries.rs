@@ -2,12 +2,13 @@
 //! flight: dead letters (list, replay, purge), rejected input entries (list, purge) and
 //! pending retries (list). Each prints JSON, one record per line.
 
-use crate::config::Config;
-use crate::delivery::{DeliveryQueue, Input, SystemClock, Clock};
+use crate::config::{Config, Mode};
+use crate::delivery::{Clock, DeliveryQueue, Input, SystemClock};
 use crate::service::Service;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// `deliveries` subcommands.
 #[derive(Debug, Subcommand)]
@@ -39,20 +40,31 @@ pub(super) struct ListenerArgs {
     max: usize,
 }
 
-/// A listener's dead letters: one (`--id`) or all (`--all`).
+/// Dead letters: one (`LISTENER --id ID`), a listener's (`LISTENER`) or every async
+/// listener's (neither).
 #[derive(Debug, Args)]
 pub(super) struct PickArgs {
-    /// The listener's name.
-    listener: String,
+    /// The listener's name; without it, every async listener of the configuration.
+    listener: Option<String>,
     /// The runtime's configuration file.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
-    /// The dead letter's id (`id` in `deliveries dead`).
-    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    /// One dead letter's id (`id` in `deliveries dead`).
+    #[arg(long, requires = "listener")]
     id: Option<String>,
-    /// Every dead letter of the listener.
-    #[arg(long)]
-    all: bool,
+}
+
+impl PickArgs {
+    /// The configuration, its queue and the listeners picked.
+    fn open(&self) -> anyhow::Result<(Arc<dyn DeliveryQueue>, Vec<String>)> {
+        let config = Config::load(&self.config)?;
+        let queue = Service::delivery_queue(&config)?;
+        let listeners = match &self.listener {
+            Some(name) => vec![name.clone()],
+            None => config.listeners.iter().filter(|l| l.mode == Mode::Async).map(|l| l.name.clone()).collect(),
+        };
+        Ok((queue, listeners))
+    }
 }
 
 /// An input and the configuration.
@@ -68,7 +80,7 @@ pub(super) struct InputArgs {
     max: usize,
 }
 
-fn queue(config: &PathBuf) -> anyhow::Result<std::sync::Arc<dyn DeliveryQueue>> {
+fn queue(config: &Path) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
     Service::delivery_queue(&Config::load(config)?)
 }
 
@@ -87,13 +99,18 @@ pub(super) async fn run(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
             eprintln!("{} dead letter(s) of `{}`; {} dropped over the bound", counts.count, a.listener, counts.dropped);
         }
         DeliveriesCommand::Replay(a) => {
-            let now = SystemClock.now_ms();
-            let n = queue(&a.config)?.replay(&a.listener, a.id.as_deref(), now).await?;
-            eprintln!("{n} dead letter(s) of `{}` replayed: a running worker takes them now", a.listener);
+            let (queue, listeners) = a.open()?;
+            for listener in &listeners {
+                let n = queue.replay(listener, a.id.as_deref(), SystemClock.now_ms()).await?;
+                eprintln!("{n} dead letter(s) of `{listener}` replayed: a running worker takes them now");
+            }
         }
         DeliveriesCommand::Purge(a) => {
-            let n = queue(&a.config)?.purge_dead(&a.listener, a.id.as_deref()).await?;
-            eprintln!("{n} dead letter(s) of `{}` purged", a.listener);
+            let (queue, listeners) = a.open()?;
+            for listener in &listeners {
+                let n = queue.purge_dead(listener, a.id.as_deref()).await?;
+                eprintln!("{n} dead letter(s) of `{listener}` purged");
+            }
         }
         DeliveriesCommand::Pending(a) => {
             print_lines(&queue(&a.config)?.pending(&a.listener, a.max).await?)?;
