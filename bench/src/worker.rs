@@ -38,7 +38,10 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
     let config = Config::parse(&config(guests, &url), dir.path())?;
     let worker = Service::worker(&config, Arc::new(SystemClock)).await?;
     let payload = record_create_payload()?;
-    let n = scale.entries();
+    let n = std::env::var("XN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(scale.entries());
     let tutorial_args = [redis.port.to_string(), n.to_string()];
     let (ours, tutorial) = measure::alternate(
         scale.trials(),
@@ -79,13 +82,21 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
 /// pushing onto [`SINK`].
 fn config(guests: &Guests, url: &str) -> String {
     let component = guests.queue_forward.display();
+    let lanes: usize = std::env::var("XL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LANES);
+    let batch: usize = std::env::var("XB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH);
     format!(
         r#"[queue]
 redis_url = "{url}"
 
 [delivery]
-lanes = {LANES}
-batch = {BATCH}
+lanes = {lanes}
+batch = {batch}
 
 [[listener]]
 name = "forward"
@@ -128,12 +139,19 @@ fn entry(payload: &Value, i: usize) -> anyhow::Result<String> {
 
 /// Empties Redis (kinto-redis's list, the sink, every key of the runtime's delivery queue)
 /// and `LPUSH`es `count` distinct entries onto kinto-redis's list, pipelined.
-async fn fill(conn: &mut MultiplexedConnection, payload: &Value, count: usize) -> anyhow::Result<()> {
+async fn fill(
+    conn: &mut MultiplexedConnection,
+    payload: &Value,
+    count: usize,
+) -> anyhow::Result<()> {
     redis::cmd("FLUSHALL").query_async::<()>(conn).await?;
     for start in (0..count).step_by(FILL_CHUNK) {
         let mut pipe = redis::pipe();
         for i in start..(start + FILL_CHUNK).min(count) {
-            pipe.cmd("LPUSH").arg(SOURCE).arg(entry(payload, i)?).ignore();
+            pipe.cmd("LPUSH")
+                .arg(SOURCE)
+                .arg(entry(payload, i)?)
+                .ignore();
         }
         pipe.query_async::<()>(conn).await?;
     }
@@ -144,7 +162,11 @@ async fn fill(conn: &mut MultiplexedConnection, payload: &Value, count: usize) -
 
 /// Events per second of `worker` running (as `wasm-listeners worker` does) until the sink
 /// holds `count` entries.
-async fn drain(conn: &mut MultiplexedConnection, worker: Worker, count: usize) -> anyhow::Result<f64> {
+async fn drain(
+    conn: &mut MultiplexedConnection,
+    worker: Worker,
+    count: usize,
+) -> anyhow::Result<f64> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let running = tokio::spawn(worker.run(async move {
@@ -167,7 +189,10 @@ async fn delivered(conn: &mut MultiplexedConnection, count: usize) -> anyhow::Re
         if len > seen {
             (seen, grew) = (len, Instant::now());
         }
-        anyhow::ensure!(grew.elapsed() < STALL, "the sink stopped at {seen} of {count} entries");
+        anyhow::ensure!(
+            grew.elapsed() < STALL,
+            "the sink stopped at {seen} of {count} entries"
+        );
     }
     Ok(())
 }

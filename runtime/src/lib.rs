@@ -59,8 +59,9 @@ pub use backends::{
 pub use cli::{run, Cli};
 pub use config::{Config, ConfigError, Invalid, Secret, SmtpConfig, SmtpTls};
 pub use delivery::{
-    Clock, Counts, DeadLetter, DeadReason, DeliveryQueue, Input, ManualClock, Pending, QueueError,
-    Rejected, RetrySchedule, StepReport, SystemClock, Worker,
+    Clock, Counts, DeadLetter, DeadReason, DeliveryQueue, LastAttempt, ManualClock, Pending,
+    QueueError, RawEntry, Rejected, RetrySchedule, Settlement, StepReport, SystemClock, Worker,
+    FORMAT_VERSION,
 };
 pub use engine::{
     CallReport, Capabilities, CheckError, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener,
@@ -68,7 +69,7 @@ pub use engine::{
 };
 pub use event::{
     parse_event, parse_events, parse_value, Action, Change, Delivery, Event, EventError, Incoming,
-    Objects, Part, Phase, Source,
+    Input, Objects, Part, Phase, Source,
 };
 pub use host::{
     Email, EmailBackend, EmailBackendError, LogLevel, LogLine, LogStream, QueueBackend,

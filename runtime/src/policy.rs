@@ -275,7 +275,11 @@ mod tests {
         assert!(QueuePolicy::deny_all().refusal("events").is_some());
         let reserving = all.reserving_input("custom.events");
         assert!(reserving.refusal("custom.events").is_some());
-        for name in ["kinto.core.events", "{kinto.core.events}:wasm-listeners:v1:stream", "{wasm-listeners:runtime}:v1:stream"] {
+        for name in [
+            "kinto.core.events",
+            "{kinto.core.events}:wasm-listeners:v1:stream",
+            "{wasm-listeners:runtime}:v1:stream",
+        ] {
             assert!(reserving.refusal(name).is_some(), "{name}");
         }
         assert_eq!(reserving.refusal("kinto.core.events.copy"), None);

@@ -5,10 +5,11 @@ use crate::api::{self, AppState, Deliveries};
 use crate::backends::{EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend};
 use crate::config::{Config, ListenerConfig, Mode};
 use crate::delivery::{
-    AsyncRoute, Clock, DeliveryQueue, Enqueuer, Input, RetrySchedule, Worker, WorkerSettings,
+    AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, Worker, WorkerSettings,
 };
 use crate::dispatch::{Dispatcher, Route};
 use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
+use crate::event::Input;
 use crate::host::{EmailBackend, QueueBackend};
 use crate::policy::{EmailPolicy, QueuePolicy};
 use crate::store::Store;
@@ -33,10 +34,23 @@ impl Service {
         let (enqueuer, deliveries) = match listeners.queue(config)? {
             Some(queue) => {
                 let asynchronous = listeners.asynchronous.iter();
-                let takes_runtime = asynchronous.clone().filter(|r| r.inputs.contains(&Input::Runtime));
-                let enqueuer = Enqueuer::new(queue.clone(), takes_runtime.map(|r| r.route.clone()).collect());
-                let names = asynchronous.map(|r| r.route.listener.name().to_owned()).collect();
-                (Some(enqueuer), Some(Deliveries { queue, listeners: names }))
+                let takes_runtime = asynchronous
+                    .clone()
+                    .filter(|r| r.inputs.contains(&Input::Runtime));
+                let enqueuer = Enqueuer::new(
+                    queue.clone(),
+                    takes_runtime.map(|r| r.route.clone()).collect(),
+                );
+                let names = asynchronous
+                    .map(|r| r.route.listener.name().to_owned())
+                    .collect();
+                (
+                    Some(enqueuer),
+                    Some(Deliveries {
+                        queue,
+                        listeners: names,
+                    }),
+                )
             }
             None => (None, None),
         };
@@ -72,7 +86,12 @@ impl Service {
             shutdown_grace: Duration::from_millis(d.shutdown_grace_ms),
             max_in_flight: usize::try_from(config.engine.max_instances).unwrap_or(usize::MAX),
         };
-        let probe = Worker::new(queue.clone(), listeners.asynchronous.clone(), settings.clone(), clock.clone());
+        let probe = Worker::new(
+            queue.clone(),
+            listeners.asynchronous.clone(),
+            settings.clone(),
+            clock.clone(),
+        );
         let min = probe.min_claim_idle();
         settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
             Some(set) if set < min => bail!(
@@ -88,9 +107,15 @@ impl Service {
     /// The durable queue alone (to list and replay dead letters), when Redis is set.
     pub fn delivery_queue(config: &Config) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
         let Some((url, cluster)) = config.delivery_redis() else {
-            bail!("no durable queue is configured: set [delivery] redis_url (or [queue] redis_url)");
+            bail!(
+                "no durable queue is configured: set [delivery] redis_url (or [queue] redis_url)"
+            );
         };
-        Ok(Arc::new(RedisDelivery::new(url, cluster, &config.delivery.kinto_redis_list)?))
+        Ok(Arc::new(RedisDelivery::new(
+            url,
+            cluster,
+            &config.delivery.kinto_redis_list,
+        )?))
     }
 
     /// Serves the API on `socket` until `shutdown` resolves, then finishes the requests in
@@ -122,7 +147,10 @@ impl Listeners {
     async fn set_up(config: &Config) -> anyhow::Result<Listeners> {
         let engine = Engine::new(engine_config(config))?;
         let capabilities = capabilities(config)?;
-        let mut listeners = Listeners { sync: Vec::new(), asynchronous: Vec::new() };
+        let mut listeners = Listeners {
+            sync: Vec::new(),
+            asynchronous: Vec::new(),
+        };
         for l in &config.listeners {
             let route = set_up(&engine, config, l, &capabilities).await;
             let route = route.with_context(|| format!("listener `{}`", l.name))?;
@@ -132,7 +160,10 @@ impl Listeners {
                     route,
                     inputs: l.inputs(),
                     schedule: RetrySchedule {
-                        pauses: l.retry_schedule.clone().unwrap_or_else(|| config.delivery.retry_schedule.clone()),
+                        pauses: l
+                            .retry_schedule
+                            .clone()
+                            .unwrap_or_else(|| config.delivery.retry_schedule.clone()),
                         jitter: config.delivery.jitter,
                     },
                 }),

@@ -110,9 +110,15 @@ fn config(dir: &Path, redis_sections: &str, listener_extra: &str, delivery_extra
 /// timestamp and record id).
 fn distinct_payloads(n: usize) -> Vec<Vec<u8>> {
     let entries: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("redis-queue-entries.json")).unwrap()).unwrap();
-    let found = entries.as_array().unwrap().iter().find(|e| e["scenario"] == "record-create");
-    let base: serde_json::Value = serde_json::from_str(found.unwrap()["lrange"][0].as_str().unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture("redis-queue-entries.json")).unwrap())
+            .unwrap();
+    let found = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["scenario"] == "record-create");
+    let base: serde_json::Value =
+        serde_json::from_str(found.unwrap()["lrange"][0].as_str().unwrap()).unwrap();
     (0..n)
         .map(|i| {
             let mut payload = base.clone();
@@ -136,7 +142,9 @@ async fn drain(worker: &Worker) -> usize {
 }
 
 async fn worker(config: &Config, clock: &ManualClock) -> Worker {
-    Service::worker(config, Arc::new(clock.clone())).await.expect("a worker")
+    Service::worker(config, Arc::new(clock.clone()))
+        .await
+        .expect("a worker")
 }
 
 // --- Retries, dead letters, replay --------------------------------------------------------
@@ -157,9 +165,16 @@ async fn retries_follow_the_schedule_then_dead_letter_then_replay(redis: Redis) 
     let worker = worker(&config, &clock).await;
     let queue = worker.queue().clone();
     let event = std::fs::read(fixture("record-create.json")).unwrap();
-    let committed = wasm_listeners::parse_events(&event).unwrap().into_iter().find(|e| e.phase == wasm_listeners::Phase::AfterCommit).unwrap();
+    let committed = wasm_listeners::parse_events(&event)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.phase == wasm_listeners::Phase::AfterCommit)
+        .unwrap();
     let json = serde_json::to_vec(&committed.event.to_kinto_value(committed.phase)).unwrap();
-    queue.enqueue(&json, wasm_listeners::Source::Http).await.unwrap();
+    queue
+        .enqueue(&json, wasm_listeners::Source::Http)
+        .await
+        .unwrap();
 
     // Attempt 1, then one attempt per pause, each due within the jitter of its pause.
     let mut now = T0;
@@ -168,15 +183,26 @@ async fn retries_follow_the_schedule_then_dead_letter_then_replay(redis: Redis) 
     assert_eq!((first.entries, first.scheduled), (1, 1), "{first:?}");
     for (n, pause) in pauses.iter().enumerate() {
         let pending = queue.pending("forward", 10).await.unwrap();
-        let [p] = pending.as_slice() else { panic!("one pending delivery: {pending:?}") };
+        let [p] = pending.as_slice() else {
+            panic!("one pending delivery: {pending:?}")
+        };
         assert_eq!(p.attempt as usize, n + 2, "the next attempt's number");
         let (low, high) = (now + pause * 8 / 10, now + pause * 12 / 10);
-        assert!((low..=high).contains(&p.due_ms), "attempt {} due {} not in [{low}, {high}]", n + 2, p.due_ms);
+        assert!(
+            (low..=high).contains(&p.due_ms),
+            "attempt {} due {} not in [{low}, {high}]",
+            n + 2,
+            p.due_ms
+        );
         let last = p.last.as_ref().expect("the last attempt is kept");
         assert_eq!(last.outcome, "listener-error", "{last:?}");
         // Not due yet: nothing runs.
         clock.set(p.due_ms - 1);
-        assert!(worker.step().await.unwrap().is_idle(), "attempt {} ran early", n + 2);
+        assert!(
+            worker.step().await.unwrap().is_idle(),
+            "attempt {} ran early",
+            n + 2
+        );
         now = p.due_ms;
         clock.set(now);
         let report = worker.step().await.unwrap();
@@ -185,23 +211,45 @@ async fn retries_follow_the_schedule_then_dead_letter_then_replay(redis: Redis) 
     // Four attempts failed: dead, with its last outcome and log.
     assert!(queue.pending("forward", 10).await.unwrap().is_empty());
     let (dead, counts) = queue.dead_letters("forward", 10).await.unwrap();
-    let [letter] = dead.as_slice() else { panic!("one dead letter: {dead:?}") };
+    let [letter] = dead.as_slice() else {
+        panic!("one dead letter: {dead:?}")
+    };
     assert_eq!(counts.count, 1);
     assert_eq!(letter.reason, DeadReason::Exhausted);
-    assert_eq!(letter.pending.attempt, 5, "four attempts ran: the next would be the fifth");
+    assert_eq!(
+        letter.pending.attempt, 5,
+        "four attempts ran: the next would be the fifth"
+    );
     let last = letter.pending.last.as_ref().unwrap();
     assert!(last.detail.contains("transient"), "{last:?}");
     clock.advance(Duration::from_secs(3600));
-    assert!(worker.step().await.unwrap().is_idle(), "a dead letter is not retried by itself");
+    assert!(
+        worker.step().await.unwrap().is_idle(),
+        "a dead letter is not retried by itself"
+    );
 
     // The backend is back; a replay delivers it.
     pushes.restart();
-    assert_eq!(queue.replay("forward", Some(&letter.pending.id), clock.now_ms()).await.unwrap(), 1);
+    assert_eq!(
+        queue
+            .replay("forward", Some(&letter.pending.id), clock.now_ms())
+            .await
+            .unwrap(),
+        1
+    );
     let report = worker.step().await.unwrap();
     assert_eq!((report.retries, report.ok), (1, 1), "{report:?}");
     let sink: Vec<String> = pushes.connection().await.lrange(SINK, 0, -1).await.unwrap();
-    assert_eq!(sink, [serde_json::to_string(&committed.event.payload()).unwrap()]);
-    assert!(queue.dead_letters("forward", 10).await.unwrap().0.is_empty());
+    assert_eq!(
+        sink,
+        [serde_json::to_string(&committed.event.payload()).unwrap()]
+    );
+    assert!(queue
+        .dead_letters("forward", 10)
+        .await
+        .unwrap()
+        .0
+        .is_empty());
     assert!(queue.pending("forward", 10).await.unwrap().is_empty());
 }
 
@@ -219,7 +267,12 @@ async fn retries_dead_letters_and_replay_on_a_cluster() {
 
 async fn bad_entries_are_parked_and_good_ones_delivered(redis: Redis) {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &redis.sections(), "inputs = [\"kinto-redis\"]", "max_entry_bytes = 4096\n");
+    let config = config(
+        dir.path(),
+        &redis.sections(),
+        "inputs = [\"kinto-redis\"]",
+        "max_entry_bytes = 4096\n",
+    );
     let clock = ManualClock::at(T0);
     let worker = worker(&config, &clock).await;
     let conn = redis.conn().await;
@@ -228,7 +281,10 @@ async fn bad_entries_are_parked_and_good_ones_delivered(redis: Redis) {
         ("not JSON", b"not json {".to_vec()),
         ("a number", b"42".to_vec()),
         ("not UTF-8", vec![0xff, 0xfe, b'{']),
-        ("over the size limit", format!("{{\"action\":\"create\",\"pad\":\"{}\"}}", "x".repeat(5000)).into_bytes()),
+        (
+            "over the size limit",
+            format!("{{\"action\":\"create\",\"pad\":\"{}\"}}", "x".repeat(5000)).into_bytes(),
+        ),
         ("no action", b"{\"uri\":\"/buckets/a\"}".to_vec()),
     ];
     // Oldest first: good, bad, good, bad, ... (kinto-redis LPUSHes, the worker takes the oldest).
@@ -246,26 +302,47 @@ async fn bad_entries_are_parked_and_good_ones_delivered(redis: Redis) {
     let mut sink = conn.sink().await;
     sink.sort();
     sink.dedup();
-    let mut expected: Vec<String> = good.iter().map(|g| String::from_utf8(g.clone()).unwrap()).collect();
+    let mut expected: Vec<String> = good
+        .iter()
+        .map(|g| String::from_utf8(g.clone()).unwrap())
+        .collect();
     expected.sort();
     assert_eq!(sink, expected, "every good entry reached the listener");
-    let (rejected, counts) = worker.queue().rejected(Input::KintoRedis, 100).await.unwrap();
+    let (rejected, counts) = worker
+        .queue()
+        .rejected(Input::KintoRedis, 100)
+        .await
+        .unwrap();
     assert_eq!(counts.count, bad.len(), "{rejected:#?}");
     for (what, bytes) in &bad {
         let found = rejected.iter().find(|r| match (&r.text, &r.base64) {
             (Some(text), _) => text.as_bytes() == bytes.as_slice(),
             (None, Some(b64)) => {
                 use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.decode(b64).unwrap() == *bytes
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap()
+                    == *bytes
             }
             (None, None) => false,
         });
-        let found = found.unwrap_or_else(|| panic!("{what} is parked with its bytes: {rejected:#?}"));
+        let found =
+            found.unwrap_or_else(|| panic!("{what} is parked with its bytes: {rejected:#?}"));
         assert!(!found.reason.is_empty());
     }
-    let over = rejected.iter().find(|r| r.text.as_ref().is_some_and(|t| t.len() > 4096)).unwrap();
+    let over = rejected
+        .iter()
+        .find(|r| r.text.as_ref().is_some_and(|t| t.len() > 4096))
+        .unwrap();
     assert!(over.reason.contains("4096"), "{}", over.reason);
-    assert_eq!(worker.queue().purge_rejected(Input::KintoRedis).await.unwrap(), bad.len());
+    assert_eq!(
+        worker
+            .queue()
+            .purge_rejected(Input::KintoRedis)
+            .await
+            .unwrap(),
+        bad.len()
+    );
 }
 
 #[tokio::test]
@@ -283,7 +360,12 @@ async fn bad_entries_are_parked_on_a_cluster() {
 async fn two_workers_share_the_load(redis: Redis) {
     const EVENTS: usize = 2_000;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &redis.sections(), "inputs = [\"kinto-redis\"]", "");
+    let config = config(
+        dir.path(),
+        &redis.sections(),
+        "inputs = [\"kinto-redis\"]",
+        "",
+    );
     let clock = ManualClock::at(T0);
     let (a, b) = (worker(&config, &clock).await, worker(&config, &clock).await);
     let conn = redis.conn().await;
@@ -295,7 +377,10 @@ async fn two_workers_share_the_load(redis: Redis) {
     assert_eq!(sink.len(), EVENTS, "each delivery ran once");
     let distinct: std::collections::HashSet<_> = sink.iter().collect();
     assert_eq!(distinct.len(), EVENTS);
-    assert!(ran_a > 0 && ran_b > 0, "both workers ran deliveries: {ran_a} and {ran_b}");
+    assert!(
+        ran_a > 0 && ran_b > 0,
+        "both workers ran deliveries: {ran_a} and {ran_b}"
+    );
     assert_eq!(ran_a + ran_b + more_a + more_b, EVENTS);
 }
 
@@ -338,7 +423,11 @@ async fn a_killed_worker_loses_nothing(redis: Redis) {
             .args(["worker", "--config"])
             .arg(&path)
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("starting the worker")
     };
@@ -353,7 +442,10 @@ async fn a_killed_worker_loses_nothing(redis: Redis) {
         let before = count(conn.clone()).await;
         let started = Instant::now();
         while count(conn.clone()).await < before + 500 + kill * 300 {
-            assert!(started.elapsed() < Duration::from_secs(60), "the worker makes no progress");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the worker makes no progress"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         child.kill().expect("kill -9");
@@ -372,7 +464,10 @@ async fn a_killed_worker_loses_nothing(redis: Redis) {
     last.kill().unwrap();
     last.wait().unwrap();
 
-    let expected: std::collections::HashSet<String> = payloads.iter().map(|p| String::from_utf8(p.clone()).unwrap()).collect();
+    let expected: std::collections::HashSet<String> = payloads
+        .iter()
+        .map(|p| String::from_utf8(p.clone()).unwrap())
+        .collect();
     let missing = expected.difference(&distinct).count();
     assert_eq!(missing, 0, "every event reached the listener");
     let sink = conn.sink().await;
@@ -414,16 +509,38 @@ async fn post_enqueues_committed_events_and_operators_handle_dead_letters() {
     let (status, answer) = server.request("POST", "/v1/events", &token, body).await;
     assert_eq!(status, 200, "{answer}");
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
-    assert_eq!(answer["enqueued"], 2, "the committed event, for both async listeners: {answer}");
-    let phases: Vec<_> = answer["events"].as_array().unwrap().iter().map(|e| (e["phase"].clone(), e["enqueued"].clone())).collect();
-    assert_eq!(phases, [("before-commit".into(), 0.into()), ("after-commit".into(), 2.into())]);
+    assert_eq!(
+        answer["enqueued"], 2,
+        "the committed event, for both async listeners: {answer}"
+    );
+    let phases: Vec<_> = answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["phase"].clone(), e["enqueued"].clone()))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("before-commit".into(), 0.into()),
+            ("after-commit".into(), 2.into())
+        ]
+    );
 
     let config = Config::load(&dir.path().join("wasm-listeners.toml")).unwrap();
     let clock = ManualClock::at(T0);
     let worker = worker(&config, &clock).await;
     let report = worker.step().await.unwrap();
-    assert_eq!((report.entries, report.ok, report.dead), (1, 1, 1), "{report:?}");
-    assert_eq!(redis.conn().await.sink().await.len(), 1, "forward delivered once");
+    assert_eq!(
+        (report.entries, report.ok, report.dead),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        redis.conn().await.sink().await.len(),
+        1,
+        "forward delivered once"
+    );
 
     // Dead letters over HTTP: the token, a listener that exists, replay, purge.
     let path = "/v1/listeners/failing/dead-letters";
@@ -436,28 +553,54 @@ async fn post_enqueues_committed_events_and_operators_handle_dead_letters() {
     assert_eq!(letter["reason"], "permanent");
     assert_eq!(letter["last"]["outcome"], "listener-error");
     let id = letter["id"].as_str().unwrap().to_owned();
-    let (status, missing) = server.request("GET", "/v1/listeners/nobody/dead-letters", &token, vec![]).await;
+    let (status, missing) = server
+        .request("GET", "/v1/listeners/nobody/dead-letters", &token, vec![])
+        .await;
     assert_eq!(status, 404);
     assert!(missing.contains("forward, failing"), "{missing}");
     let replay = serde_json::to_vec(&serde_json::json!({ "id": id })).unwrap();
-    let (status, replayed) = server.request("POST", &format!("{path}/replay"), &token, replay).await;
+    let (status, replayed) = server
+        .request("POST", &format!("{path}/replay"), &token, replay)
+        .await;
     assert_eq!((status, replayed.as_str()), (200, "{\"replayed\":1}"));
-    let (_, pending) = server.request("GET", "/v1/listeners/failing/pending", &token, vec![]).await;
+    let (_, pending) = server
+        .request("GET", "/v1/listeners/failing/pending", &token, vec![])
+        .await;
     assert!(pending.contains(&id), "{pending}");
     let report = worker.step().await.unwrap();
-    assert_eq!((report.retries, report.dead), (1, 1), "the replay ran, and failed again: {report:?}");
+    assert_eq!(
+        (report.retries, report.dead),
+        (1, 1),
+        "the replay ran, and failed again: {report:?}"
+    );
 
     // The CLI sees the same records.
     let config_path = dir.path().join("wasm-listeners.toml");
-    let out = bin().args(["deliveries", "dead", "failing", "--config"]).arg(&config_path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["deliveries", "dead", "failing", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = String::from_utf8(out.stdout).unwrap();
     assert_eq!(lines.lines().count(), 1, "{lines}");
     assert!(lines.contains(&id));
-    let out = bin().args(["deliveries", "purge", "--config"]).arg(&config_path).output().unwrap();
+    let out = bin()
+        .args(["deliveries", "purge", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("1 dead letter(s) of `failing` purged") && said.contains("0 dead letter(s) of `forward` purged"), "{said}");
+    assert!(
+        said.contains("1 dead letter(s) of `failing` purged")
+            && said.contains("0 dead letter(s) of `forward` purged"),
+        "{said}"
+    );
     let (_, listed) = server.request("GET", path, &token, vec![]).await;
     assert!(listed.contains("\"count\":0"), "{listed}");
 }

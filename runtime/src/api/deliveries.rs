@@ -11,7 +11,8 @@
 //! - `GET /v1/inputs/{input}/rejected?max=N` and `DELETE /v1/inputs/{input}/rejected`.
 
 use super::{ApiError, AppState};
-use crate::delivery::{Clock, DeliveryQueue, Input, QueueError, SystemClock};
+use crate::delivery::{Clock, DeliveryQueue, QueueError, SystemClock};
+use crate::event::Input;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -80,8 +81,14 @@ pub(super) async fn list_dead(
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
     let max = q.max.unwrap_or(DEFAULT_MAX);
-    let (letters, counts) = d.queue.dead_letters(&listener, max).await.map_err(unavailable)?;
-    Ok(Json(json!({ "dead_letters": letters, "count": counts.count, "dropped": counts.dropped })))
+    let (letters, counts) = d
+        .queue
+        .dead_letters(&listener, max)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        json!({ "dead_letters": letters, "count": counts.count, "dropped": counts.dropped }),
+    ))
 }
 
 pub(super) async fn replay_listener(
@@ -94,22 +101,36 @@ pub(super) async fn replay_listener(
         None
     } else {
         let body: ReplayBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::BadRequest(format!("the body is {{\"id\": \"<dead letter id>\"}}, or empty for all: {e}"))
+            ApiError::BadRequest(format!(
+                "the body is {{\"id\": \"<dead letter id>\"}}, or empty for all: {e}"
+            ))
         })?;
         body.id
     };
-    let replayed = d.queue.replay(&listener, id.as_deref(), SystemClock.now_ms()).await.map_err(unavailable)?;
+    let replayed = d
+        .queue
+        .replay(&listener, id.as_deref(), SystemClock.now_ms())
+        .await
+        .map_err(unavailable)?;
     if id.is_some() && replayed == 0 {
-        return Err(ApiError::NotFound(format!("listener `{listener}` has no dead letter with that id")));
+        return Err(ApiError::NotFound(format!(
+            "listener `{listener}` has no dead letter with that id"
+        )));
     }
     Ok(Json(json!({ "replayed": replayed })))
 }
 
-pub(super) async fn replay_all(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn replay_all(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
     let d = deliveries(&state)?;
     let mut replayed = 0;
     for listener in &d.listeners {
-        replayed += d.queue.replay(listener, None, SystemClock.now_ms()).await.map_err(unavailable)?;
+        replayed += d
+            .queue
+            .replay(listener, None, SystemClock.now_ms())
+            .await
+            .map_err(unavailable)?;
     }
     Ok(Json(json!({ "replayed": replayed })))
 }
@@ -120,7 +141,11 @@ pub(super) async fn purge_dead(
     Query(q): Query<IdQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let purged = d.queue.purge_dead(&listener, q.id.as_deref()).await.map_err(unavailable)?;
+    let purged = d
+        .queue
+        .purge_dead(&listener, q.id.as_deref())
+        .await
+        .map_err(unavailable)?;
     Ok(Json(json!({ "purged": purged })))
 }
 
@@ -130,7 +155,11 @@ pub(super) async fn list_pending(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let pending = d.queue.pending(&listener, q.max.unwrap_or(DEFAULT_MAX)).await.map_err(unavailable)?;
+    let pending = d
+        .queue
+        .pending(&listener, q.max.unwrap_or(DEFAULT_MAX))
+        .await
+        .map_err(unavailable)?;
     Ok(Json(json!({ "pending": pending })))
 }
 
@@ -140,8 +169,14 @@ pub(super) async fn list_rejected(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = deliveries(&state)?;
-    let (rejected, counts) = d.queue.rejected(input(&name)?, q.max.unwrap_or(DEFAULT_MAX)).await.map_err(unavailable)?;
-    Ok(Json(json!({ "rejected": rejected, "count": counts.count, "dropped": counts.dropped })))
+    let (rejected, counts) = d
+        .queue
+        .rejected(input(&name)?, q.max.unwrap_or(DEFAULT_MAX))
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        json!({ "rejected": rejected, "count": counts.count, "dropped": counts.dropped }),
+    ))
 }
 
 pub(super) async fn purge_rejected(
@@ -149,6 +184,10 @@ pub(super) async fn purge_rejected(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let d = deliveries(&state)?;
-    let purged = d.queue.purge_rejected(input(&name)?).await.map_err(unavailable)?;
+    let purged = d
+        .queue
+        .purge_rejected(input(&name)?)
+        .await
+        .map_err(unavailable)?;
     Ok(Json(json!({ "purged": purged })))
 }

@@ -86,7 +86,11 @@ pub(super) async fn post_events(
         }
         response.verdict = worst(response.verdict, run.verdict);
         response.enqueued += enqueued;
-        response.events.push(EventAnswer { run, enqueued, enqueue_error });
+        response.events.push(EventAnswer {
+            run,
+            enqueued,
+            enqueue_error,
+        });
         if response.verdict == Verdict::PermanentFailure {
             break;
         }

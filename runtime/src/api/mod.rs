@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
@@ -54,7 +54,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(deliveries::replay_listener),
         )
         .route("/v1/dead-letters/replay", post(deliveries::replay_all))
-        .route("/v1/listeners/{listener}/pending", get(deliveries::list_pending))
+        .route(
+            "/v1/listeners/{listener}/pending",
+            get(deliveries::list_pending),
+        )
         .route(
             "/v1/inputs/{input}/rejected",
             get(deliveries::list_rejected).delete(deliveries::purge_rejected),

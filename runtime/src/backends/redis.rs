@@ -215,7 +215,9 @@ pub(crate) struct SharedConnection {
 
 impl std::fmt::Debug for SharedConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedConnection").field("addr", &self.target.addr).finish()
+        f.debug_struct("SharedConnection")
+            .field("addr", &self.target.addr)
+            .finish()
     }
 }
 
@@ -233,10 +235,13 @@ impl SharedConnection {
         let made = self.conn.get_or_try_init(|| async {
             match &self.target.kind {
                 TargetKind::Single(client, config) => {
-                    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+                    let manager =
+                        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
                     Ok::<Conn, RedisError>(Conn::Single(manager))
                 }
-                TargetKind::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+                TargetKind::Cluster(client) => {
+                    Ok(Conn::Cluster(client.get_async_connection().await?))
+                }
             }
         });
         made.await.cloned()

@@ -24,10 +24,10 @@
 use super::redis::{RedisTarget, SharedConnection};
 use crate::config::Secret;
 use crate::delivery::{
-    Counts, DeadLetter, DeliveryQueue, Input, Pending, QueueError, RawEntry, Rejected,
-    Settlement, FORMAT_VERSION, source_from_name, source_name,
+    source_from_name, source_name, Counts, DeadLetter, DeliveryQueue, Pending, QueueError,
+    RawEntry, Rejected, Settlement, FORMAT_VERSION,
 };
-use crate::event::Source;
+use crate::event::{Input, Source};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{Pipeline, RedisError, Value};
 use std::collections::BTreeMap;
@@ -142,7 +142,11 @@ pub struct RedisDelivery {
 impl RedisDelivery {
     /// A queue on `url` (a cluster's seed node when `cluster`), reading kinto-redis's
     /// `list`. Connects on first use: Redis may be down at start.
-    pub fn new(url: &Secret, cluster: bool, list: &str) -> Result<RedisDelivery, super::RedisSetupError> {
+    pub fn new(
+        url: &Secret,
+        cluster: bool,
+        list: &str,
+    ) -> Result<RedisDelivery, super::RedisSetupError> {
         let conn = SharedConnection::new(RedisTarget::new(url, cluster)?);
         let consumer = format!(
             "{}-{}-{:08x}",
@@ -195,7 +199,11 @@ impl RedisDelivery {
     /// Creates the consumer group (and the stream) when missing.
     async fn ensure_group(&self, stream: &str) -> Result<(), QueueError> {
         let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE").arg(stream).arg(GROUP).arg("0").arg("MKSTREAM");
+        cmd.arg("CREATE")
+            .arg(stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM");
         match self.query::<()>(&cmd).await {
             Err(e) if e.0.contains("BUSYGROUP") => Ok(()),
             done => done,
@@ -208,18 +216,32 @@ impl RedisDelivery {
         let keys = self.keys(input);
         let mut pipe = redis::pipe();
         if let Some(list) = &keys.list {
-            pipe.cmd("EVAL").arg(FEED).arg(2).arg(list).arg(&keys.stream).arg(max).ignore();
+            pipe.cmd("EVAL")
+                .arg(FEED)
+                .arg(2)
+                .arg(list)
+                .arg(&keys.stream)
+                .arg(max)
+                .ignore();
         }
         pipe.cmd("XREADGROUP")
-            .arg("GROUP").arg(GROUP).arg(&self.consumer)
-            .arg("COUNT").arg(max)
-            .arg("STREAMS").arg(&keys.stream).arg(">");
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(max)
+            .arg("STREAMS")
+            .arg(&keys.stream)
+            .arg(">");
         match self.run_pipe::<(Option<StreamReadReply>,)>(&pipe).await {
             Ok((reply,)) => Ok(reply.unwrap_or_default()),
             // A pipeline's error holds the command's: the group (or the stream) is missing.
             Err(e) if e.to_string().contains("NOGROUP") => {
                 self.ensure_group(&keys.stream).await?;
-                let (reply,) = self.run_pipe::<(Option<StreamReadReply>,)>(&pipe).await.map_err(queue_error)?;
+                let (reply,) = self
+                    .run_pipe::<(Option<StreamReadReply>,)>(&pipe)
+                    .await
+                    .map_err(queue_error)?;
                 Ok(reply.unwrap_or_default())
             }
             Err(e) => Err(queue_error(e)),
@@ -227,10 +249,20 @@ impl RedisDelivery {
     }
 
     /// Entries another worker took more than `claim_idle` ago, at most once a second.
-    async fn reclaim(&self, input: Input, max: usize, claim_idle: Duration) -> Result<Vec<redis::streams::StreamId>, QueueError> {
+    async fn reclaim(
+        &self,
+        input: Input,
+        max: usize,
+        claim_idle: Duration,
+    ) -> Result<Vec<redis::streams::StreamId>, QueueError> {
         let cursor = {
-            let mut seen = self.reclaimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let entry = seen.entry(input.as_str()).or_insert_with(|| (Instant::now() - RECLAIM_EVERY, "0-0".into()));
+            let mut seen = self
+                .reclaimed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let entry = seen
+                .entry(input.as_str())
+                .or_insert_with(|| (Instant::now() - RECLAIM_EVERY, "0-0".into()));
             if entry.0.elapsed() < RECLAIM_EVERY {
                 return Ok(Vec::new());
             }
@@ -239,14 +271,21 @@ impl RedisDelivery {
         };
         let keys = self.keys(input);
         let mut cmd = redis::cmd("XAUTOCLAIM");
-        cmd.arg(&keys.stream).arg(GROUP).arg(&self.consumer)
+        cmd.arg(&keys.stream)
+            .arg(GROUP)
+            .arg(&self.consumer)
             .arg(u64::try_from(claim_idle.as_millis()).unwrap_or(u64::MAX))
-            .arg(&cursor).arg("COUNT").arg(max);
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(max);
         let reply: StreamAutoClaimReply = match self.query(&cmd).await {
             Err(e) if e.0.contains("NOGROUP") => return Ok(Vec::new()),
             reply => reply?,
         };
-        let mut seen = self.reclaimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .reclaimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(entry) = seen.get_mut(input.as_str()) {
             entry.1 = reply.next_stream_id.clone();
         }
@@ -276,21 +315,32 @@ fn raw_entry(input: Input, entry: &redis::streams::StreamId) -> RawEntry {
     };
     let version = text("v");
     if version.as_deref() != Some("1") {
-        raw.problem = Some(format!("the entry's format version (field `v`) is {version:?}; this worker reads version 1"));
+        raw.problem = Some(format!(
+            "the entry's format version (field `v`) is {version:?}; this worker reads version 1"
+        ));
     }
     let (body, source) = match input {
         Input::KintoRedis => (field("payload"), Some(Source::KintoRedis)),
-        Input::Runtime => (field("event"), text("source").as_deref().and_then(source_from_name)),
+        Input::Runtime => (
+            field("event"),
+            text("source").as_deref().and_then(source_from_name),
+        ),
     };
     match (body, source) {
         (Some(body), Some(source)) => {
             raw.event = body;
             raw.source = source;
         }
-        (None, _) => raw.problem = raw.problem.take().or(Some("the entry has no event field (`event`, or `payload` for kinto-redis)".into())),
+        (None, _) => {
+            raw.problem = raw.problem.take().or(Some(
+                "the entry has no event field (`event`, or `payload` for kinto-redis)".into(),
+            ))
+        }
         (Some(body), None) => {
             raw.event = body;
-            raw.problem = raw.problem.take().or(Some("the entry's `source` is missing or not one of http, kinto-plugin".into()));
+            raw.problem = raw.problem.take().or(Some(
+                "the entry's `source` is missing or not one of http, kinto-plugin".into(),
+            ));
         }
     }
     raw
@@ -317,20 +367,41 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, QueueError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, QueueError> {
-    serde_json::from_slice(text).map_err(|e| QueueError(format!("a record in Redis does not read as version {FORMAT_VERSION}: {e}")))
+    serde_json::from_slice(text).map_err(|e| {
+        QueueError(format!(
+            "a record in Redis does not read as version {FORMAT_VERSION}: {e}"
+        ))
+    })
 }
 
 #[async_trait::async_trait]
 impl DeliveryQueue for RedisDelivery {
     async fn enqueue(&self, event: &[u8], source: Source) -> Result<String, QueueError> {
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(RUNTIME_STREAM).arg("*").arg("v").arg(FORMAT_VERSION).arg("event").arg(event).arg("source").arg(source_name(source));
+        cmd.arg(RUNTIME_STREAM)
+            .arg("*")
+            .arg("v")
+            .arg(FORMAT_VERSION)
+            .arg("event")
+            .arg(event)
+            .arg("source")
+            .arg(source_name(source));
         self.query(&cmd).await
     }
 
-    async fn take(&self, input: Input, max: usize, claim_idle: Duration) -> Result<Vec<RawEntry>, QueueError> {
+    async fn take(
+        &self,
+        input: Input,
+        max: usize,
+        claim_idle: Duration,
+    ) -> Result<Vec<RawEntry>, QueueError> {
         let reply = self.read_new(input, max).await?;
-        let mut entries: Vec<RawEntry> = reply.keys.iter().flat_map(|k| k.ids.iter()).map(|e| raw_entry(input, e)).collect();
+        let mut entries: Vec<RawEntry> = reply
+            .keys
+            .iter()
+            .flat_map(|k| k.ids.iter())
+            .map(|e| raw_entry(input, e))
+            .collect();
         if entries.len() < max {
             let reclaimed = self.reclaim(input, max - entries.len(), claim_idle).await?;
             entries.extend(reclaimed.iter().map(|e| raw_entry(input, e)));
@@ -338,23 +409,48 @@ impl DeliveryQueue for RedisDelivery {
         Ok(entries)
     }
 
-    async fn take_due(&self, listener: &str, now_ms: u64, lease: Duration, max: usize) -> Result<Vec<Pending>, QueueError> {
+    async fn take_due(
+        &self,
+        listener: &str,
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Pending>, QueueError> {
         let keys = ListenerKeys::of(listener);
         let lease_end = now_ms.saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(TAKE_DUE).arg(2).arg(&keys.pending).arg(&keys.deliveries).arg(now_ms).arg(lease_end).arg(max);
+        cmd.arg(TAKE_DUE)
+            .arg(2)
+            .arg(&keys.pending)
+            .arg(&keys.deliveries)
+            .arg(now_ms)
+            .arg(lease_end)
+            .arg(max);
         let found: Vec<Vec<u8>> = self.query(&cmd).await?;
         found.iter().map(|json| from_json(json)).collect()
     }
 
-    async fn settle(&self, s: Settlement, max_dead: usize, max_rejected: usize) -> Result<(), QueueError> {
+    async fn settle(
+        &self,
+        s: Settlement,
+        max_dead: usize,
+        max_rejected: usize,
+    ) -> Result<(), QueueError> {
         // Records first, one pipeline per listener (one slot each), all at once.
         let mut per_listener: BTreeMap<&str, Pipeline> = BTreeMap::new();
         for p in &s.retry {
             let keys = ListenerKeys::of(&p.listener);
             let pipe = per_listener.entry(&p.listener).or_insert_with(redis::pipe);
-            pipe.cmd("HSET").arg(&keys.deliveries).arg(&p.id).arg(to_json(p)?).ignore();
-            pipe.cmd("ZADD").arg(&keys.pending).arg(p.due_ms).arg(&p.id).ignore();
+            pipe.cmd("HSET")
+                .arg(&keys.deliveries)
+                .arg(&p.id)
+                .arg(to_json(p)?)
+                .ignore();
+            pipe.cmd("ZADD")
+                .arg(&keys.pending)
+                .arg(p.due_ms)
+                .arg(&p.id)
+                .ignore();
         }
         for (listener, id) in &s.done {
             let keys = ListenerKeys::of(listener);
@@ -364,16 +460,35 @@ impl DeliveryQueue for RedisDelivery {
         }
         for d in &s.dead {
             let keys = ListenerKeys::of(&d.pending.listener);
-            let pipe = per_listener.entry(&d.pending.listener).or_insert_with(redis::pipe);
-            pipe.cmd("EVAL").arg(BURY).arg(5)
-                .arg(&keys.pending).arg(&keys.deliveries).arg(&keys.dead).arg(&keys.dead_order).arg(&keys.dead_dropped)
-                .arg(&d.pending.id).arg(to_json(d)?).arg(d.dead_ms).arg(max_dead);
+            let pipe = per_listener
+                .entry(&d.pending.listener)
+                .or_insert_with(redis::pipe);
+            pipe.cmd("EVAL")
+                .arg(BURY)
+                .arg(5)
+                .arg(&keys.pending)
+                .arg(&keys.deliveries)
+                .arg(&keys.dead)
+                .arg(&keys.dead_order)
+                .arg(&keys.dead_dropped)
+                .arg(&d.pending.id)
+                .arg(to_json(d)?)
+                .arg(d.dead_ms)
+                .arg(max_dead);
         }
         let writes = per_listener.iter().map(|(listener, pipe)| async move {
             let dropped: Vec<Value> = self.run_pipe(pipe).await.map_err(queue_error)?;
-            let dropped: i64 = dropped.iter().filter_map(|v| redis::from_redis_value::<i64>(v.clone()).ok()).sum();
+            let dropped: i64 = dropped
+                .iter()
+                .filter_map(|v| redis::from_redis_value::<i64>(v.clone()).ok())
+                .sum();
             if dropped > 0 {
-                tracing::warn!(listener, dropped, max_dead, "dead letters over the bound: the oldest were dropped");
+                tracing::warn!(
+                    listener,
+                    dropped,
+                    max_dead,
+                    "dead letters over the bound: the oldest were dropped"
+                );
             }
             Ok::<(), QueueError>(())
         });
@@ -384,60 +499,97 @@ impl DeliveryQueue for RedisDelivery {
         let mut per_input: BTreeMap<&str, (Input, Pipeline, Vec<&str>)> = BTreeMap::new();
         for r in &s.rejected {
             let keys = self.keys(r.input);
-            let (_, pipe, _) = per_input.entry(r.input.as_str()).or_insert_with(|| (r.input, redis::pipe(), Vec::new()));
-            pipe.cmd("EVAL").arg(REJECT).arg(2).arg(&keys.rejected).arg(&keys.rejected_dropped).arg(to_json(r)?).arg(max_rejected).ignore();
+            let (_, pipe, _) = per_input
+                .entry(r.input.as_str())
+                .or_insert_with(|| (r.input, redis::pipe(), Vec::new()));
+            pipe.cmd("EVAL")
+                .arg(REJECT)
+                .arg(2)
+                .arg(&keys.rejected)
+                .arg(&keys.rejected_dropped)
+                .arg(to_json(r)?)
+                .arg(max_rejected)
+                .ignore();
         }
         for (input, id) in &s.ack {
-            let (_, _, ids) = per_input.entry(input.as_str()).or_insert_with(|| (*input, redis::pipe(), Vec::new()));
+            let (_, _, ids) = per_input
+                .entry(input.as_str())
+                .or_insert_with(|| (*input, redis::pipe(), Vec::new()));
             ids.push(id);
         }
-        let acks = per_input.into_values().map(|(input, mut pipe, ids)| async move {
-            let stream = &self.keys(input).stream;
-            if !ids.is_empty() {
-                pipe.cmd("XACK").arg(stream).arg(GROUP).arg(&ids).ignore();
-                pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
-            }
-            self.run_pipe::<()>(&pipe).await.map_err(queue_error)
-        });
+        let acks = per_input
+            .into_values()
+            .map(|(input, mut pipe, ids)| async move {
+                let stream = &self.keys(input).stream;
+                if !ids.is_empty() {
+                    pipe.cmd("XACK").arg(stream).arg(GROUP).arg(&ids).ignore();
+                    pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
+                }
+                self.run_pipe::<()>(&pipe).await.map_err(queue_error)
+            });
         for result in futures::future::join_all(acks).await {
             result?;
         }
         Ok(())
     }
 
-    async fn dead_letters(&self, listener: &str, max: usize) -> Result<(Vec<DeadLetter>, Counts), QueueError> {
+    async fn dead_letters(
+        &self,
+        listener: &str,
+        max: usize,
+    ) -> Result<(Vec<DeadLetter>, Counts), QueueError> {
         let keys = ListenerKeys::of(listener);
         let mut pipe = redis::pipe();
         let last = isize::try_from(max).unwrap_or(isize::MAX).saturating_sub(1);
         pipe.cmd("ZREVRANGE").arg(&keys.dead_order).arg(0).arg(last);
         pipe.cmd("GET").arg(&keys.dead_dropped);
-        let (ids, dropped): (Vec<String>, Option<u64>) = self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let (ids, dropped): (Vec<String>, Option<u64>) =
+            self.run_pipe(&pipe).await.map_err(queue_error)?;
         let letters = if ids.is_empty() {
             Vec::new()
         } else {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(&keys.dead).arg(&ids);
             let found: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
-            found.iter().flatten().map(|json| from_json(json)).collect::<Result<_, _>>()?
+            found
+                .iter()
+                .flatten()
+                .map(|json| from_json(json))
+                .collect::<Result<_, _>>()?
         };
-        let counts = Counts { count: letters.len(), dropped: dropped.unwrap_or(0) };
+        let counts = Counts {
+            count: letters.len(),
+            dropped: dropped.unwrap_or(0),
+        };
         Ok((letters, counts))
     }
 
-    async fn replay(&self, listener: &str, id: Option<&str>, now_ms: u64) -> Result<usize, QueueError> {
+    async fn replay(
+        &self,
+        listener: &str,
+        id: Option<&str>,
+        now_ms: u64,
+    ) -> Result<usize, QueueError> {
         let keys = ListenerKeys::of(listener);
         let letters: Vec<DeadLetter> = match id {
             Some(id) => {
                 let mut cmd = redis::cmd("HGET");
                 cmd.arg(&keys.dead).arg(id);
                 let found: Option<Vec<u8>> = self.query(&cmd).await?;
-                found.map(|json| from_json(&json)).transpose()?.into_iter().collect()
+                found
+                    .map(|json| from_json(&json))
+                    .transpose()?
+                    .into_iter()
+                    .collect()
             }
             None => {
                 let mut cmd = redis::cmd("HVALS");
                 cmd.arg(&keys.dead);
                 let found: Vec<Vec<u8>> = self.query(&cmd).await?;
-                found.iter().map(|json| from_json(json)).collect::<Result<_, _>>()?
+                found
+                    .iter()
+                    .map(|json| from_json(json))
+                    .collect::<Result<_, _>>()?
             }
         };
         if letters.is_empty() {
@@ -449,10 +601,21 @@ impl DeliveryQueue for RedisDelivery {
             let mut pending = letter.pending.clone();
             pending.round_start = pending.attempt;
             pending.due_ms = now_ms;
-            pipe.cmd("HSET").arg(&keys.deliveries).arg(&pending.id).arg(to_json(&pending)?).ignore();
-            pipe.cmd("ZADD").arg(&keys.pending).arg(now_ms).arg(&pending.id).ignore();
+            pipe.cmd("HSET")
+                .arg(&keys.deliveries)
+                .arg(&pending.id)
+                .arg(to_json(&pending)?)
+                .ignore();
+            pipe.cmd("ZADD")
+                .arg(&keys.pending)
+                .arg(now_ms)
+                .arg(&pending.id)
+                .ignore();
             pipe.cmd("HDEL").arg(&keys.dead).arg(&pending.id).ignore();
-            pipe.cmd("ZREM").arg(&keys.dead_order).arg(&pending.id).ignore();
+            pipe.cmd("ZREM")
+                .arg(&keys.dead_order)
+                .arg(&pending.id)
+                .ignore();
         }
         self.run_pipe::<()>(&pipe).await.map_err(queue_error)?;
         tracing::info!(listener, replayed = letters.len(), "dead letters replayed");
@@ -470,22 +633,36 @@ impl DeliveryQueue for RedisDelivery {
             }
             None => {
                 pipe.cmd("HLEN").arg(&keys.dead);
-                pipe.cmd("DEL").arg(&keys.dead).arg(&keys.dead_order).ignore();
+                pipe.cmd("DEL")
+                    .arg(&keys.dead)
+                    .arg(&keys.dead_order)
+                    .ignore();
             }
         }
         let (count,): (usize,) = self.run_pipe(&pipe).await.map_err(queue_error)?;
         Ok(count)
     }
 
-    async fn rejected(&self, input: Input, max: usize) -> Result<(Vec<Rejected>, Counts), QueueError> {
+    async fn rejected(
+        &self,
+        input: Input,
+        max: usize,
+    ) -> Result<(Vec<Rejected>, Counts), QueueError> {
         let keys = self.keys(input);
         let last = isize::try_from(max).unwrap_or(isize::MAX).saturating_sub(1);
         let mut pipe = redis::pipe();
         pipe.cmd("LRANGE").arg(&keys.rejected).arg(0).arg(last);
         pipe.cmd("GET").arg(&keys.rejected_dropped);
-        let (found, dropped): (Vec<Vec<u8>>, Option<u64>) = self.run_pipe(&pipe).await.map_err(queue_error)?;
-        let rejected: Vec<Rejected> = found.iter().map(|json| from_json(json)).collect::<Result<_, _>>()?;
-        let counts = Counts { count: rejected.len(), dropped: dropped.unwrap_or(0) };
+        let (found, dropped): (Vec<Vec<u8>>, Option<u64>) =
+            self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let rejected: Vec<Rejected> = found
+            .iter()
+            .map(|json| from_json(json))
+            .collect::<Result<_, _>>()?;
+        let counts = Counts {
+            count: rejected.len(),
+            dropped: dropped.unwrap_or(0),
+        };
         Ok((rejected, counts))
     }
 

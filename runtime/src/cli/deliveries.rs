@@ -3,7 +3,8 @@
 //! pending retries (list). Each prints JSON, one record per line.
 
 use crate::config::{Config, Mode};
-use crate::delivery::{Clock, DeliveryQueue, Input, SystemClock};
+use crate::delivery::{Clock, DeliveryQueue, SystemClock};
+use crate::event::Input;
 use crate::service::Service;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -61,7 +62,12 @@ impl PickArgs {
         let queue = Service::delivery_queue(&config)?;
         let listeners = match &self.listener {
             Some(name) => vec![name.clone()],
-            None => config.listeners.iter().filter(|l| l.mode == Mode::Async).map(|l| l.name.clone()).collect(),
+            None => config
+                .listeners
+                .iter()
+                .filter(|l| l.mode == Mode::Async)
+                .map(|l| l.name.clone())
+                .collect(),
         };
         Ok((queue, listeners))
     }
@@ -96,13 +102,20 @@ pub(super) async fn run(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
         DeliveriesCommand::Dead(a) => {
             let (letters, counts) = queue(&a.config)?.dead_letters(&a.listener, a.max).await?;
             print_lines(&letters)?;
-            eprintln!("{} dead letter(s) of `{}`; {} dropped over the bound", counts.count, a.listener, counts.dropped);
+            eprintln!(
+                "{} dead letter(s) of `{}`; {} dropped over the bound",
+                counts.count, a.listener, counts.dropped
+            );
         }
         DeliveriesCommand::Replay(a) => {
             let (queue, listeners) = a.open()?;
             for listener in &listeners {
-                let n = queue.replay(listener, a.id.as_deref(), SystemClock.now_ms()).await?;
-                eprintln!("{n} dead letter(s) of `{listener}` replayed: a running worker takes them now");
+                let n = queue
+                    .replay(listener, a.id.as_deref(), SystemClock.now_ms())
+                    .await?;
+                eprintln!(
+                    "{n} dead letter(s) of `{listener}` replayed: a running worker takes them now"
+                );
             }
         }
         DeliveriesCommand::Purge(a) => {
@@ -118,7 +131,10 @@ pub(super) async fn run(command: DeliveriesCommand) -> anyhow::Result<ExitCode> 
         DeliveriesCommand::Rejected(a) => {
             let (rejected, counts) = queue(&a.config)?.rejected(a.input, a.max).await?;
             print_lines(&rejected)?;
-            eprintln!("{} rejected entr(ies) of `{}`; {} dropped over the bound", counts.count, a.input, counts.dropped);
+            eprintln!(
+                "{} rejected entr(ies) of `{}`; {} dropped over the bound",
+                counts.count, a.input, counts.dropped
+            );
         }
         DeliveriesCommand::PurgeRejected(a) => {
             let n = queue(&a.config)?.purge_rejected(a.input).await?;

@@ -1,8 +1,7 @@
 //! One `[[listener]]` block.
 
 use super::Invalid;
-use crate::delivery::Input;
-use crate::event::Action;
+use crate::event::{Action, Input};
 use crate::limits::Limits;
 use crate::policy::{EmailRules, QueueRules};
 use serde::{Deserialize, Deserializer};
@@ -94,7 +93,10 @@ impl ListenerConfig {
         if self.inputs.as_ref().is_some_and(Vec::is_empty) {
             return Err(Invalid::Delivery {
                 key: "inputs",
-                why: format!("listener `{}` takes no input: name `runtime`, `kinto-redis` or both", self.name),
+                why: format!(
+                    "listener `{}` takes no input: name `runtime`, `kinto-redis` or both",
+                    self.name
+                ),
             });
         }
         Ok(())

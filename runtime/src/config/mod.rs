@@ -17,7 +17,7 @@ mod secret;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use delivery::DeliveryConfig;
+pub(crate) use delivery::{DeliveryConfig, DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
 pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 

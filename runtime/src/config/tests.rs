@@ -107,3 +107,62 @@ fn secrets_never_print() {
     }
     assert_eq!(c.email.smtp.unwrap().password.unwrap().expose(), "pw-456");
 }
+
+#[test]
+fn async_listeners_need_redis_and_sync_ones_take_no_async_keys() {
+    let listener = "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n";
+    let no_redis = error(&format!("{listener}mode = \"async\"\n"));
+    assert!(
+        no_redis.contains("listener `a` is mode = \"async\"")
+            && no_redis.contains("[delivery] redis_url"),
+        "{no_redis}"
+    );
+    let with_redis = parse(&format!("[queue]\nredis_url = \"redis://127.0.0.1/\"\n{listener}mode = \"async\"\ninputs = [\"kinto-redis\"]\nretry_schedule = [\"1s\", \"2m\"]\n")).unwrap();
+    let l = &with_redis.listeners[0];
+    assert_eq!(l.inputs(), [crate::event::Input::KintoRedis]);
+    assert_eq!(
+        l.retry_schedule.as_deref(),
+        Some(
+            &[
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(120)
+            ][..]
+        )
+    );
+    let on_sync = error(&format!("{listener}inputs = [\"runtime\"]\n"));
+    assert!(
+        on_sync.contains("`inputs` is for mode = \"async\" listeners"),
+        "{on_sync}"
+    );
+    let unknown = error(&format!(
+        "[queue]\nredis_url = \"redis://h/\"\n{listener}mode = \"async\"\ninputs = [\"kafka\"]\n"
+    ));
+    assert!(unknown.contains("kafka"), "{unknown}");
+}
+
+#[test]
+fn delivery_settings_are_checked() {
+    for (text, named) in [
+        (
+            "[delivery]\nkinto_redis_list = \"{events}\"\n",
+            "kinto_redis_list",
+        ),
+        ("[delivery]\njitter = 1.5\n", "jitter"),
+        ("[delivery]\nbatch = 0\n", "batch"),
+        (
+            "[delivery]\nretry_schedule = [\"soon\"]\n",
+            "`soon` is not a duration",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.contains(named), "{text}: {e}");
+    }
+    let d = parse("[delivery]\nredis_url = \"redis://q/\"\nredis_cluster = true\n").unwrap();
+    let (url, cluster) = d.delivery_redis().unwrap();
+    assert_eq!((url.expose(), cluster), ("redis://q/", true));
+    assert_eq!(
+        d.delivery.retry_schedule.len(),
+        7,
+        "Svix-like default: 8 attempts"
+    );
+}

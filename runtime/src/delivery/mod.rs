@@ -25,17 +25,14 @@ mod schedule;
 mod worker;
 
 pub use queue::{Counts, DeliveryQueue, QueueError, Settlement};
-pub use records::{
-    DeadLetter, DeadReason, Input, LastAttempt, Pending, RawEntry, Rejected, FORMAT_VERSION,
-};
 pub(crate) use records::{source_from_name, source_name};
-pub use schedule::{Clock, ManualClock, RetrySchedule, SystemClock};
-pub(crate) use schedule::{DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
-pub(crate) use worker::{
-    AsyncRoute, DEFAULT_BATCH, DEFAULT_LANES, DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_REJECTED,
-    DEFAULT_SHUTDOWN_GRACE,
+pub use records::{
+    DeadLetter, DeadReason, LastAttempt, Pending, RawEntry, Rejected, FORMAT_VERSION,
 };
-pub use worker::{StepReport, Worker, WorkerSettings};
+pub use schedule::{Clock, ManualClock, RetrySchedule, SystemClock};
+pub(crate) use worker::AsyncRoute;
+pub(crate) use worker::WorkerSettings;
+pub use worker::{StepReport, Worker};
 
 use crate::dispatch::Route;
 use crate::event::{Incoming, Source};
@@ -62,7 +59,10 @@ impl Enqueuer {
         source: Source,
     ) -> Result<usize, QueueError> {
         let event = &incoming.event;
-        let wanted = self.routes.iter().filter(|r| r.wants(event.action, &event.resource_name));
+        let wanted = self
+            .routes
+            .iter()
+            .filter(|r| r.wants(event.action, &event.resource_name));
         let deliveries = wanted.count();
         if deliveries > 0 {
             let json = event.to_kinto_value(incoming.phase);

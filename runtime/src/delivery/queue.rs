@@ -1,8 +1,8 @@
 //! [`DeliveryQueue`]: the durable store the worker takes entries from and records outcomes
 //! in. Redis implements it (`backends::redis_delivery`); the embedded store will too.
 
-use super::records::{DeadLetter, Input, Pending, RawEntry, Rejected};
-use crate::event::Source;
+use super::records::{DeadLetter, Pending, RawEntry, Rejected};
+use crate::event::{Input, Source};
 use std::time::Duration;
 
 /// Why the durable queue could not do what was asked (Redis down, an unexpected reply).
@@ -75,21 +75,38 @@ pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Pending>, QueueError>;
 
     /// Writes a batch's outcomes, then acknowledges its entries.
-    async fn settle(&self, settlement: Settlement, max_dead: usize, max_rejected: usize)
-        -> Result<(), QueueError>;
+    async fn settle(
+        &self,
+        settlement: Settlement,
+        max_dead: usize,
+        max_rejected: usize,
+    ) -> Result<(), QueueError>;
 
     /// `listener`'s dead letters, newest first, at most `max`.
-    async fn dead_letters(&self, listener: &str, max: usize) -> Result<(Vec<DeadLetter>, Counts), QueueError>;
+    async fn dead_letters(
+        &self,
+        listener: &str,
+        max: usize,
+    ) -> Result<(Vec<DeadLetter>, Counts), QueueError>;
 
     /// Makes `listener`'s dead letters (`id`, or all) pending again, due at `now_ms`, for a
     /// new round of the schedule; returns how many.
-    async fn replay(&self, listener: &str, id: Option<&str>, now_ms: u64) -> Result<usize, QueueError>;
+    async fn replay(
+        &self,
+        listener: &str,
+        id: Option<&str>,
+        now_ms: u64,
+    ) -> Result<usize, QueueError>;
 
     /// Deletes `listener`'s dead letters (`id`, or all); returns how many.
     async fn purge_dead(&self, listener: &str, id: Option<&str>) -> Result<usize, QueueError>;
 
     /// `input`'s rejected entries, newest first, at most `max`.
-    async fn rejected(&self, input: Input, max: usize) -> Result<(Vec<Rejected>, Counts), QueueError>;
+    async fn rejected(
+        &self,
+        input: Input,
+        max: usize,
+    ) -> Result<(Vec<Rejected>, Counts), QueueError>;
 
     /// Deletes `input`'s rejected entries; returns how many.
     async fn purge_rejected(&self, input: Input) -> Result<usize, QueueError>;

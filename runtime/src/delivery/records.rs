@@ -3,56 +3,12 @@
 //! version field, so another program (the Kinto plugin, an operator's script) can read it.
 
 use crate::engine::Outcome;
-use crate::event::Source;
+use crate::event::{Input, Source};
 use crate::host::LogLine;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// The version of every record's format (`"v"`), and of the key layout.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Where entries come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Input {
-    /// The runtime's own input queue: `POST /v1/events` (and the Kinto plugin) fill it with
-    /// committed events.
-    Runtime,
-    /// kinto-redis's list (`kinto.core.events` by default): bare payloads, pushed before
-    /// Kinto's commit.
-    KintoRedis,
-}
-
-impl Input {
-    /// Both inputs.
-    pub const ALL: [Input; 2] = [Input::Runtime, Input::KintoRedis];
-
-    /// Its name in the configuration and the API: `runtime` or `kinto-redis`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Input::Runtime => "runtime",
-            Input::KintoRedis => "kinto-redis",
-        }
-    }
-}
-
-impl fmt::Display for Input {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Input {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Input::ALL
-            .into_iter()
-            .find(|i| i.as_str() == name)
-            .ok_or_else(|| format!("unknown input `{name}`: the inputs are `runtime` and `kinto-redis`"))
-    }
-}
 
 /// An entry as taken from an input, not yet read as an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +139,10 @@ impl Rejected {
         use base64::Engine as _;
         let (text, base64) = match std::str::from_utf8(&entry.event) {
             Ok(text) => (Some(text.to_owned()), None),
-            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(&entry.event))),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(&entry.event)),
+            ),
         };
         Rejected {
             v: FORMAT_VERSION,
@@ -209,7 +168,12 @@ pub(crate) fn source_name(source: Source) -> &'static str {
 
 /// `source` as records write it, read back.
 pub(crate) fn source_from_name(name: &str) -> Option<Source> {
-    [Source::Http, Source::KintoPlugin, Source::KintoRedis, Source::Cli]
-        .into_iter()
-        .find(|s| source_name(*s) == name)
+    [
+        Source::Http,
+        Source::KintoPlugin,
+        Source::KintoRedis,
+        Source::Cli,
+    ]
+    .into_iter()
+    .find(|s| source_name(*s) == name)
 }

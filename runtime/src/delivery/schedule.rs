@@ -1,25 +1,10 @@
 //! When a failed delivery is tried again: the retry schedule, its jitter, and the clock
 //! every due time is read from (injected, so tests check due times without waiting).
 
+use crate::config::{DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The default pauses after each failed attempt, in the spirit of Svix's schedule
-/// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h): eight attempts over about 28 hours.
-pub(crate) const DEFAULT_RETRY_SCHEDULE: [Duration; 7] = [
-    Duration::from_secs(5),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3600),
-    Duration::from_secs(5 * 3600),
-    Duration::from_secs(10 * 3600),
-    Duration::from_secs(10 * 3600),
-];
-
-/// Each pause is drawn in `[pause × (1 - JITTER), pause × (1 + JITTER)]`, so deliveries
-/// that failed together (a backend down) do not all come back at the same instant.
-pub(crate) const DEFAULT_JITTER: f64 = 0.2;
 
 /// How long a delivery waits after `capacity` (no free instance): the attempt is not
 /// counted, it is only put back.
@@ -82,7 +67,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     }
 }

@@ -4,26 +4,19 @@
 //! down.
 
 use super::queue::{DeliveryQueue, QueueError, Settlement};
-use super::records::{source_from_name, DeadLetter, DeadReason, Input, LastAttempt, Pending, RawEntry, Rejected, FORMAT_VERSION};
+use super::records::{
+    source_from_name, DeadLetter, DeadReason, LastAttempt, Pending, RawEntry, Rejected,
+    FORMAT_VERSION,
+};
 use super::schedule::{Clock, RetrySchedule, CAPACITY_PAUSE};
 use crate::dispatch::Route;
 use crate::engine::{CallReport, Outcome};
-use crate::event::{self, Delivery, Event, Incoming, Source};
+use crate::event::{self, Delivery, Event, Incoming, Input, Source};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
-/// Entries (and, per listener, due retries) one step takes.
-pub(crate) const DEFAULT_BATCH: usize = 16;
-/// Steps running at once in one worker process: a slow call holds up its own lane only.
-pub(crate) const DEFAULT_LANES: usize = 2;
-/// Dead letters kept per listener; older ones are dropped (and counted, with a log line).
-pub(crate) const DEFAULT_MAX_DEAD_LETTERS: usize = 10_000;
-/// Rejected entries kept per input.
-pub(crate) const DEFAULT_MAX_REJECTED: usize = 10_000;
-/// How long `SIGTERM` waits for the calls in flight.
-pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The longest pause of an idle lane between two looks at the queue: the latency of the
 /// first event after a quiet time.
 const IDLE_POLL_MAX: Duration = Duration::from_millis(50);
@@ -44,25 +37,25 @@ pub(crate) struct AsyncRoute {
 
 /// How the worker takes and keeps work.
 #[derive(Debug, Clone)]
-pub struct WorkerSettings {
+pub(crate) struct WorkerSettings {
     /// See [`DEFAULT_BATCH`].
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// See [`DEFAULT_LANES`].
-    pub lanes: usize,
+    pub(crate) lanes: usize,
     /// How long an entry taken by a worker stays its own before another worker reclaims
     /// it: longer than the longest batch (see [`Worker::min_claim_idle`]).
-    pub claim_idle: Duration,
+    pub(crate) claim_idle: Duration,
     /// See [`DEFAULT_MAX_DEAD_LETTERS`].
-    pub max_dead: usize,
+    pub(crate) max_dead: usize,
     /// See [`DEFAULT_MAX_REJECTED`].
-    pub max_rejected: usize,
+    pub(crate) max_rejected: usize,
     /// Largest input entry read as an event; larger ones are rejected.
-    pub max_entry_bytes: usize,
+    pub(crate) max_entry_bytes: usize,
     /// See [`DEFAULT_SHUTDOWN_GRACE`].
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// Calls in flight at once over all lanes: the engine's instance pool, so that no call
     /// ends `capacity` for want of a slot the worker itself holds.
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
 }
 
 /// What one step did.
@@ -143,7 +136,9 @@ impl Worker {
     pub fn min_claim_idle(&self) -> Duration {
         let s = &self.settings;
         let per_step = s.batch * (self.inputs.len() + 1) * self.routes.len();
-        let rounds = (s.lanes.max(1) * per_step).div_ceil(s.max_in_flight.max(1)).max(1);
+        let rounds = (s.lanes.max(1) * per_step)
+            .div_ceil(s.max_in_flight.max(1))
+            .max(1);
         let rounds = u32::try_from(rounds).unwrap_or(u32::MAX);
         self.longest_delivery().saturating_mul(rounds) + Duration::from_secs(1)
     }
@@ -185,7 +180,10 @@ impl Worker {
         let mut settlement = Settlement::default();
         let mut jobs = Vec::new();
         for &input in &self.inputs {
-            let entries = self.queue.take(input, batch, self.settings.claim_idle).await?;
+            let entries = self
+                .queue
+                .take(input, batch, self.settings.claim_idle)
+                .await?;
             report.entries += entries.len();
             for entry in entries {
                 self.fan_out(entry, &mut jobs, &mut settlement);
@@ -194,15 +192,23 @@ impl Worker {
         let now = self.clock.now_ms();
         let lease = self.longest_delivery() + Duration::from_secs(1);
         for (index, r) in self.routes.iter().enumerate() {
-            let due = self.queue.take_due(r.route.listener.name(), now, lease, batch).await?;
+            let due = self
+                .queue
+                .take_due(r.route.listener.name(), now, lease, batch)
+                .await?;
             report.retries += due.len();
-            jobs.extend(due.into_iter().filter_map(|p| self.retry_job(index, p, &mut settlement)));
+            jobs.extend(
+                due.into_iter()
+                    .filter_map(|p| self.retry_job(index, p, &mut settlement)),
+            );
         }
         self.run_jobs(jobs, &mut settlement, &mut report).await;
         report.rejected = settlement.rejected.len();
         if !settlement.is_empty() {
             let s = &self.settings;
-            self.queue.settle(settlement, s.max_dead, s.max_rejected).await?;
+            self.queue
+                .settle(settlement, s.max_dead, s.max_rejected)
+                .await?;
         }
         Ok(report)
     }
@@ -223,7 +229,9 @@ impl Worker {
         let event = Arc::new(incoming.event);
         let text = String::from_utf8_lossy(&entry.event).into_owned();
         for (index, r) in self.routes.iter().enumerate() {
-            if !r.inputs.contains(&entry.input) || !r.route.wants(event.action, &event.resource_name) {
+            if !r.inputs.contains(&entry.input)
+                || !r.route.wants(event.action, &event.resource_name)
+            {
                 continue;
             }
             let pending = Pending {
@@ -246,7 +254,14 @@ impl Worker {
                 phase: incoming.phase,
                 source: entry.source,
             };
-            jobs.push(Job { route: index, event: event.clone(), delivery, from_part: 1, pending, retry: false });
+            jobs.push(Job {
+                route: index,
+                event: event.clone(),
+                delivery,
+                from_part: 1,
+                pending,
+                retry: false,
+            });
         }
     }
 
@@ -264,7 +279,12 @@ impl Worker {
 
     /// A due pending delivery as a job. One that no longer reads as an event (written by
     /// another version?) is parked as a dead letter rather than retried for ever.
-    fn retry_job(&self, route: usize, pending: Pending, settlement: &mut Settlement) -> Option<Job> {
+    fn retry_job(
+        &self,
+        route: usize,
+        pending: Pending,
+        settlement: &mut Settlement,
+    ) -> Option<Job> {
         let source = source_from_name(&pending.source).unwrap_or(Source::KintoRedis);
         match event::parse_event(pending.event.as_bytes()) {
             Ok(incoming) => {
@@ -275,13 +295,30 @@ impl Worker {
                     source,
                 };
                 let from_part = pending.from_part.max(1);
-                Some(Job { route, event: Arc::new(incoming.event), delivery, from_part, pending, retry: true })
+                Some(Job {
+                    route,
+                    event: Arc::new(incoming.event),
+                    delivery,
+                    from_part,
+                    pending,
+                    retry: true,
+                })
             }
             Err(e) => {
                 let now = self.clock.now_ms();
                 let mut pending = pending;
-                pending.last = Some(LastAttempt { outcome: "unreadable".into(), detail: e.to_string(), part: 0, at_ms: now, log: Vec::new() });
-                settlement.dead.push(DeadLetter { pending, dead_ms: now, reason: DeadReason::Permanent });
+                pending.last = Some(LastAttempt {
+                    outcome: "unreadable".into(),
+                    detail: e.to_string(),
+                    part: 0,
+                    at_ms: now,
+                    log: Vec::new(),
+                });
+                settlement.dead.push(DeadLetter {
+                    pending,
+                    dead_ms: now,
+                    reason: DeadReason::Permanent,
+                });
                 None
             }
         }
@@ -315,12 +352,20 @@ impl Worker {
         }
     }
 
-    fn settle_job(&self, job: Job, reports: &[CallReport], settlement: &mut Settlement, report: &mut StepReport) {
+    fn settle_job(
+        &self,
+        job: Job,
+        reports: &[CallReport],
+        settlement: &mut Settlement,
+        report: &mut StepReport,
+    ) {
         let schedule = &self.routes[job.route].schedule;
         let now = self.clock.now_ms();
         let last = reports.last();
         let outcome = last.map_or_else(
-            || Outcome::Trap { message: "the delivery task failed".into() },
+            || Outcome::Trap {
+                message: "the delivery task failed".into(),
+            },
             |r| r.outcome.clone(),
         );
         let part = last.map_or(job.from_part, |r| r.part.index);
@@ -344,7 +389,10 @@ impl Worker {
             return;
         }
         let in_round = pending.attempt.saturating_sub(pending.round_start) + 1;
-        let pause = outcome.is_retryable().then(|| schedule.pause_after(in_round)).flatten();
+        let pause = outcome
+            .is_retryable()
+            .then(|| schedule.pause_after(in_round))
+            .flatten();
         match pause {
             Some(pause) => {
                 pending.attempt += 1;
@@ -353,11 +401,19 @@ impl Worker {
                 settlement.retry.push(pending);
             }
             None => {
-                let reason = if outcome.is_retryable() { DeadReason::Exhausted } else { DeadReason::Permanent };
+                let reason = if outcome.is_retryable() {
+                    DeadReason::Exhausted
+                } else {
+                    DeadReason::Permanent
+                };
                 pending.attempt += 1;
                 report.dead += 1;
                 tracing::warn!(listener = name, delivery = %pending.id, ?reason, %outcome, "delivery parked as a dead letter");
-                settlement.dead.push(DeadLetter { pending, dead_ms: now, reason });
+                settlement.dead.push(DeadLetter {
+                    pending,
+                    dead_ms: now,
+                    reason,
+                });
             }
         }
     }

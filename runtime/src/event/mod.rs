@@ -130,6 +130,50 @@ pub enum Source {
     Cli,
 }
 
+/// The durable queue an async delivery's event was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// The runtime's own input queue: `POST /v1/events` (and the Kinto plugin) fill it with
+    /// committed events.
+    Runtime,
+    /// kinto-redis's list (`kinto.core.events` by default): bare payloads, pushed before
+    /// Kinto's commit.
+    KintoRedis,
+}
+
+impl Input {
+    /// Both inputs.
+    pub const ALL: [Input; 2] = [Input::Runtime, Input::KintoRedis];
+
+    /// Its name in the configuration and the API: `runtime` or `kinto-redis`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Input::Runtime => "runtime",
+            Input::KintoRedis => "kinto-redis",
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Input {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Input::ALL
+            .into_iter()
+            .find(|i| i.as_str() == name)
+            .ok_or_else(|| {
+                format!("unknown input `{name}`: the inputs are `runtime` and `kinto-redis`")
+            })
+    }
+}
+
 /// One entry of Kinto's `impacted_objects` (WIT `change`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {

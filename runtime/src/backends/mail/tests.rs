@@ -440,10 +440,20 @@ async fn content_lines_beginning_with_a_dot_are_doubled_and_the_lone_dot_ends_it
     backend.send(&email(), in_secs(5)).await.unwrap();
     let seen = server.seen();
     let content: Vec<_> = seen.iter().filter(|l| l.starts_with("content: ")).collect();
-    assert!(content.iter().any(|l| *l == "content: ..hidden"), "{seen:?}");
+    assert!(
+        content.iter().any(|l| *l == "content: ..hidden"),
+        "{seen:?}"
+    );
     assert!(content.iter().any(|l| *l == "content: .."), "{seen:?}");
-    assert!(content.iter().any(|l| *l == "content: last line"), "{seen:?}");
-    assert_eq!(server.count("."), 2, "two messages, each ended once: {seen:?}");
+    assert!(
+        content.iter().any(|l| *l == "content: last line"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        server.count("."),
+        2,
+        "two messages, each ended once: {seen:?}"
+    );
     assert_eq!(server.count("CONNECT"), 1, "{seen:?}");
 }
 
@@ -455,5 +465,8 @@ fn content_is_sent_with_its_end_in_one_piece() {
     assert_eq!(data.to_string(), "a\r\n..b\r\nc\r\n.\r\n");
     let ended = smtp::Content::end_with_dot(b".x\r\n").map(|d| d.to_string());
     assert_eq!(ended.as_deref(), Some("..x\r\n.\r\n"));
-    assert!(smtp::Content::end_with_dot(b"\xff\r\n").is_none(), "not UTF-8: lettre sends it");
+    assert!(
+        smtp::Content::end_with_dot(b"\xff\r\n").is_none(),
+        "not UTF-8: lettre sends it"
+    );
 }
