@@ -604,3 +604,122 @@ async fn post_enqueues_committed_events_and_operators_handle_dead_letters() {
     let (_, listed) = server.request("GET", path, &token, vec![]).await;
     assert!(listed.contains("\"count\":0"), "{listed}");
 }
+
+// --- SIGTERM ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_work_in_flight_and_acknowledges_it() {
+    const EVENTS: usize = 3_000;
+    let redis = Redis::single();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}max_entry_bytes = 65536\n\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\ninputs = [\"kinto-redis\"]\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n[listener.limits]\ndeadline_ms = 1000\n",
+        redis.sections(),
+        helpers::guest("queue-forward").display()
+    );
+    let path = dir.path().join("worker.toml");
+    std::fs::write(&path, &text).unwrap();
+    let conn = redis.conn().await;
+    conn.kinto_redis_push(&distinct_payloads(EVENTS)).await;
+    let run = || {
+        bin()
+            .args(["worker", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut first = run();
+    let started = Instant::now();
+    while conn.sink().await.len() < 500 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = first.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "the worker did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    let delivered_before = conn.sink().await.len();
+    assert!(
+        delivered_before < EVENTS,
+        "it stopped before the end ({delivered_before})"
+    );
+
+    // Everything it ran, it acknowledged: the next worker runs each remaining event once.
+    let mut second = run();
+    let started = Instant::now();
+    while conn.sink().await.len() < EVENTS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the rest was not delivered: {}",
+            conn.sink().await.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let sink = conn.sink().await;
+    let distinct: std::collections::HashSet<_> = sink.iter().collect();
+    assert_eq!(
+        (sink.len(), distinct.len()),
+        (EVENTS, EVENTS),
+        "no event twice, none missing"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_outlives_its_redis() {
+    let Redis::Single(mut server) = Redis::single() else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sections = format!("[queue]\nredis_url = \"{}\"\n", server.url());
+    let config = config(dir.path(), &sections, "inputs = [\"kinto-redis\"]", "");
+    let clock = ManualClock::at(T0);
+    let worker = worker(&config, &clock).await;
+    server.stop();
+    let failed = worker.step().await.expect_err("Redis is down");
+    assert!(
+        failed.to_string().starts_with("delivery queue: redis:"),
+        "{failed}"
+    );
+    server.restart();
+    let conn = server.connection().await;
+    let payload = distinct_payloads(1).remove(0);
+    let _: i64 = conn
+        .clone()
+        .lpush("kinto.core.events", &payload)
+        .await
+        .unwrap();
+    // The connection comes back by itself; the entry is delivered.
+    let mut delivered = 0;
+    for _ in 0..20 {
+        if let Ok(report) = worker.step().await {
+            delivered += report.ok;
+            if delivered > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered, 1);
+    let sink: Vec<Vec<u8>> = conn.clone().lrange(SINK, 0, -1).await.unwrap();
+    assert_eq!(sink, [payload]);
+}
