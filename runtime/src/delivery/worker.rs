@@ -227,6 +227,7 @@ impl Worker {
             }
         };
         let event = Arc::new(incoming.event);
+        let event_id = event.id();
         let text = String::from_utf8_lossy(&entry.event).into_owned();
         for (index, r) in self.routes.iter().enumerate() {
             if !r.inputs.contains(&entry.input)
@@ -249,7 +250,7 @@ impl Worker {
                 last: None,
             };
             let delivery = Delivery {
-                event_id: event.id(),
+                event_id: event_id.clone(),
                 attempt: 1,
                 phase: incoming.phase,
                 source: entry.source,
