@@ -2,7 +2,8 @@
 //! (`servers::smtp`), or through `OutboxBackend` into a folder.
 
 use crate::helpers::{self, delivery, fixture_event};
-use crate::servers::smtp::{self, free_port, SmtpServer, TestCerts};
+use crate::servers::free_port;
+use crate::servers::smtp::{self, SmtpServer, TestCerts};
 use std::sync::Arc;
 use wasm_listeners::Incoming;
 use wasm_listeners::{CallReport, Capabilities, Engine, ErrorKind, ListenerSpec, Outcome, Part};

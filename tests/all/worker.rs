@@ -96,13 +96,24 @@ impl TestConn {
     }
 }
 
-/// A configuration with one async `queue-forward` listener pushing to [`SINK`].
+/// A configuration with one async `queue-forward` listener, `forward`, pushing to
+/// [`SINK`]: the Redis sections, then `delivery_extra` (keys of `[delivery]`), then the
+/// listener with `listener_extra`, its calls' deadline `deadline_ms`.
+fn forward_toml(
+    redis_sections: &str,
+    delivery_extra: &str,
+    listener_extra: &str,
+    deadline_ms: u64,
+) -> String {
+    format!(
+        "{redis_sections}{delivery_extra}\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\n{listener_extra}\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n[listener.limits]\ndeadline_ms = {deadline_ms}\n",
+        helpers::guest("queue-forward").display()
+    )
+}
+
+/// [`forward_toml`] parsed, its calls' deadline 2 s.
 fn config(dir: &Path, redis_sections: &str, listener_extra: &str, delivery_extra: &str) -> Config {
-    let component = helpers::guest("queue-forward");
-    let text = format!(
-        "{redis_sections}{delivery_extra}\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\n{listener_extra}\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n[listener.limits]\ndeadline_ms = 2000\n",
-        component.display()
-    );
+    let text = forward_toml(redis_sections, delivery_extra, listener_extra, 2000);
     Config::parse(&text, dir).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
@@ -406,11 +417,11 @@ async fn a_killed_worker_loses_nothing(redis: Redis) {
     const EVENTS: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let delivery = format!("lanes = {LANES}\nbatch = {BATCH}\nmax_entry_bytes = 65536\n");
-    let component = helpers::guest("queue-forward");
-    let text = format!(
-        "{}{delivery}\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\ninputs = [\"kinto-redis\"]\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n[listener.limits]\ndeadline_ms = 1000\n",
-        redis.sections(),
-        component.display()
+    let text = forward_toml(
+        &redis.sections(),
+        &delivery,
+        "inputs = [\"kinto-redis\"]",
+        1000,
     );
     let path = dir.path().join("worker.toml");
     std::fs::write(&path, &text).unwrap();
@@ -612,10 +623,12 @@ async fn sigterm_finishes_the_work_in_flight_and_acknowledges_it() {
     const EVENTS: usize = 3_000;
     let redis = Redis::single();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}max_entry_bytes = 65536\n\n[[listener]]\nname = \"forward\"\ncomponent = \"{}\"\nmode = \"async\"\ninputs = [\"kinto-redis\"]\n[listener.settings]\nlistname = \"{SINK}\"\n[listener.queue]\nallowed = [\"{SINK}\"]\n[listener.limits]\ndeadline_ms = 1000\n",
-        redis.sections(),
-        helpers::guest("queue-forward").display()
+    let delivery = "max_entry_bytes = 65536\n";
+    let text = forward_toml(
+        &redis.sections(),
+        delivery,
+        "inputs = [\"kinto-redis\"]",
+        1000,
     );
     let path = dir.path().join("worker.toml");
     std::fs::write(&path, &text).unwrap();

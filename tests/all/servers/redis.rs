@@ -1,8 +1,9 @@
 //! A real `redis-server` for one test: a free port on 127.0.0.1, no persistence, killed on
 //! drop. It can be stopped and started again on the same port (reconnect tests).
 
+use super::{free_port, quiet};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,21 +119,6 @@ fn spawn(port: u16, dir: &std::path::Path) -> Result<Child, String> {
         }
         spawned => spawned.map_err(|e| format!("cannot run redis-server: {e}")),
     }
-}
-
-/// The server's output, shown only when `TEST_LOG` is set.
-fn quiet() -> Stdio {
-    if std::env::var_os("TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    }
-}
-
-/// A port that was free a moment ago: bind port 0, note the port, release it.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("a bound address").port()
 }
 
 /// Whether a server on `port` answers `PING` with `+PONG`.

@@ -7,6 +7,7 @@
 //! A node also listens on its port + 10000 (the cluster bus), so node ports are picked at
 //! most 55535, with that second port free too.
 
+use super::quiet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
@@ -225,20 +226,10 @@ fn ask(port: u16, args: &[&str]) -> io::Result<String> {
     }
 }
 
-/// The server's output, shown only when `TEST_LOG` is set.
-fn quiet() -> Stdio {
-    if std::env::var_os("TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    }
-}
-
 /// A port that was free a moment ago, at most 55535, whose bus port (+10000) was free too.
 fn free_port() -> u16 {
     for _ in 0..100 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-        let port = listener.local_addr().expect("a bound address").port();
+        let port = super::free_port();
         let bus = port.checked_add(BUS_OFFSET);
         if bus.is_some_and(|bus| TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_ok()) {
             return port;

@@ -5,9 +5,10 @@
 //! The interpreter is `$WASM_LISTENERS_PYTHON` (`scripts/dev test` sets it to the `.venv`
 //! it installs aiosmtpd into), else `<repo>/.venv/bin/python`, else `python3`.
 
+use super::{free_port, quiet};
 use crate::helpers;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -224,15 +225,6 @@ fn decode_quoted_printable(body: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// aiosmtpd's log, shown only when `TEST_LOG` is set.
-fn quiet() -> Stdio {
-    if std::env::var_os("TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    }
-}
-
 /// `[email.smtp]` for a server on 127.0.0.1:`port`: plain text, no login, 5 s timeout,
 /// 2 idle connections.
 pub fn config(port: u16) -> SmtpConfig {
@@ -246,13 +238,6 @@ pub fn config(port: u16) -> SmtpConfig {
         pool_size: 2,
         ca_file: None,
     }
-}
-
-/// A port that was free a moment ago (bind port 0, note it, release it): also a port
-/// nobody listens on, for tests of a dead server.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("a bound address").port()
 }
 
 /// aiosmtpd's options for a TLS mode: `--tlscert` makes STARTTLS required, `--smtpscert`
