@@ -16,10 +16,16 @@ use wasm_listeners::{Config, Service, SystemClock, Worker};
 const SOURCE: &str = "kinto.core.events";
 /// Where both workers push what they derive from each event.
 const SINK: &str = "derived";
-/// Lanes of our worker. Measured with 100,000 entries on 2 cores, median events/s of five
-/// trials (bench/notes.md): see [`BATCH`].
-const LANES: usize = 2;
-/// Entries a lane takes at once. Measured (lanes × batch: events/s): TODO.
+/// Lanes of our worker, chosen with [`BATCH`] by measurement: our side alone, 50,000
+/// entries a trial, eight trials per setting over two interleaved runs, median events/s
+/// (our process's CPU µs per event) on 2 cores: 1 × 16: 9,576 (129); 2 × 16 (the
+/// defaults): 11,905 (124); 2 × 32: 12,294 (128); 2 × 64: 11,445 (144); 2 × 128: 11,681
+/// (144); 2 × 256: 12,419 (141); 4 × 16: 11,900 (135); 4 × 32: 13,039 (130); 4 × 64:
+/// 12,989-13,135 (132-133); 4 × 128: 12,602 (138); 8 × 16: 11,688 (142); 8 × 32: 11,420
+/// (150). Single trials spread by ±20 %: past one lane, the settings are within the noise;
+/// the process is CPU-bound (bench/notes.md).
+const LANES: usize = 4;
+/// Entries a lane takes at once: see [`LANES`].
 const BATCH: usize = 64;
 /// Entries per pipeline when filling the list.
 const FILL_CHUNK: usize = 1_000;
@@ -38,10 +44,7 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
     let config = Config::parse(&config(guests, &url), dir.path())?;
     let worker = Service::worker(&config, Arc::new(SystemClock)).await?;
     let payload = record_create_payload()?;
-    let n = std::env::var("XN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(scale.entries());
+    let n = scale.entries();
     let tutorial_args = [redis.port.to_string(), n.to_string()];
     let (ours, tutorial) = measure::alternate(
         scale.trials(),
@@ -82,21 +85,13 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
 /// pushing onto [`SINK`].
 fn config(guests: &Guests, url: &str) -> String {
     let component = guests.queue_forward.display();
-    let lanes: usize = std::env::var("XL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(LANES);
-    let batch: usize = std::env::var("XB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(BATCH);
     format!(
         r#"[queue]
 redis_url = "{url}"
 
 [delivery]
-lanes = {lanes}
-batch = {batch}
+lanes = {LANES}
+batch = {BATCH}
 
 [[listener]]
 name = "forward"

@@ -25,6 +25,7 @@ fn the_benchmark_command_runs_every_row() {
         "email: 8 concurrent senders",
         "http: tutorial configuration, embedded defaults, 16 client(s)",
         "http: tutorial configuration, SMTP + Redis, 1 client(s)",
+        "worker: kinto-redis entries, queue-forward",
     ] {
         assert!(report.contains(row), "{row} missing from:\n{report}");
     }
