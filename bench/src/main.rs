@@ -47,6 +47,10 @@ struct Args {
     rows: Vec<String>,
 }
 
+/// The allocator of the `wasm-listeners` binary (`runtime/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");

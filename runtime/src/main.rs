@@ -5,6 +5,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc: the worker allocates and frees per call, and glibc's allocator was ~15 % of
+/// its CPU (`bench/notes.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

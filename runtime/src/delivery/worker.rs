@@ -99,9 +99,54 @@ struct Job {
     event: Arc<Event>,
     delivery: Delivery,
     from_part: u32,
-    pending: Pending,
-    /// Whether it came from the pending deliveries (a retry), not from an input entry.
-    retry: bool,
+    origin: Origin,
+}
+
+/// Where a job came from: an input entry (its pending record is written only if the
+/// delivery fails), or a pending delivery that was due.
+enum Origin {
+    Entry(Arc<Entry>),
+    Retry(Pending),
+}
+
+/// What a failed first attempt's pending record needs of its entry.
+struct Entry {
+    input: Input,
+    id: String,
+    source: Source,
+    text: String,
+    taken_ms: u64,
+}
+
+impl Origin {
+    /// The delivery's key (for logs).
+    fn id(&self) -> String {
+        match self {
+            Origin::Entry(e) => Pending::id_for(e.input, &e.id),
+            Origin::Retry(p) => p.id.clone(),
+        }
+    }
+
+    /// The pending record to update: the retry's own, or a first one for the entry.
+    fn into_pending(self, listener: &str) -> Pending {
+        match self {
+            Origin::Retry(p) => p,
+            Origin::Entry(e) => Pending {
+                v: FORMAT_VERSION,
+                id: Pending::id_for(e.input, &e.id),
+                listener: listener.to_owned(),
+                input: e.input,
+                source: super::records::source_name(e.source).to_owned(),
+                event: e.text.clone(),
+                attempt: 1,
+                round_start: 1,
+                from_part: 1,
+                first_ms: e.taken_ms,
+                due_ms: e.taken_ms,
+                last: None,
+            },
+        }
+    }
 }
 
 impl Worker {
@@ -228,40 +273,31 @@ impl Worker {
         };
         let event = Arc::new(incoming.event);
         let event_id = event.id();
-        let text = String::from_utf8_lossy(&entry.event).into_owned();
+        let origin = Arc::new(Entry {
+            input: entry.input,
+            id: entry.id,
+            source: entry.source,
+            text: String::from_utf8_lossy(&entry.event).into_owned(),
+            taken_ms: now,
+        });
         for (index, r) in self.routes.iter().enumerate() {
-            if !r.inputs.contains(&entry.input)
+            if !r.inputs.contains(&origin.input)
                 || !r.route.wants(event.action, &event.resource_name)
             {
                 continue;
             }
-            let pending = Pending {
-                v: FORMAT_VERSION,
-                id: Pending::id_for(entry.input, &entry.id),
-                listener: r.route.listener.name().to_owned(),
-                input: entry.input,
-                source: super::records::source_name(entry.source).to_owned(),
-                event: text.clone(),
-                attempt: 1,
-                round_start: 1,
-                from_part: 1,
-                first_ms: now,
-                due_ms: now,
-                last: None,
-            };
             let delivery = Delivery {
                 event_id: event_id.clone(),
                 attempt: 1,
                 phase: incoming.phase,
-                source: entry.source,
+                source: origin.source,
             };
             jobs.push(Job {
                 route: index,
                 event: event.clone(),
                 delivery,
                 from_part: 1,
-                pending,
-                retry: false,
+                origin: Origin::Entry(origin.clone()),
             });
         }
     }
@@ -301,8 +337,7 @@ impl Worker {
                     event: Arc::new(incoming.event),
                     delivery,
                     from_part,
-                    pending,
-                    retry: true,
+                    origin: Origin::Retry(pending),
                 })
             }
             Err(e) => {
@@ -371,15 +406,15 @@ impl Worker {
         );
         let part = last.map_or(job.from_part, |r| r.part.index);
         let name = self.routes[job.route].route.listener.name();
-        tracing::info!(listener = name, delivery = %job.pending.id, attempt = job.delivery.attempt, %outcome, "delivery ran");
-        let mut pending = job.pending;
+        tracing::debug!(listener = name, delivery = %job.origin.id(), attempt = job.delivery.attempt, %outcome, "delivery ran");
         if outcome.is_ok() {
             report.ok += 1;
-            if job.retry {
+            if let Origin::Retry(pending) = job.origin {
                 settlement.done.push((pending.listener, pending.id));
             }
             return;
         }
+        let mut pending = job.origin.into_pending(name);
         let log = last.map(|r| r.log.clone()).unwrap_or_default();
         pending.last = Some(LastAttempt::new(&outcome, part, now, log));
         pending.from_part = part;
