@@ -106,7 +106,7 @@ struct Job {
 /// delivery fails), or a pending delivery that was due.
 enum Origin {
     Entry(Arc<Entry>),
-    Retry(Pending),
+    Retry(Box<Pending>),
 }
 
 /// What a failed first attempt's pending record needs of its entry.
@@ -130,7 +130,7 @@ impl Origin {
     /// The pending record to update: the retry's own, or a first one for the entry.
     fn into_pending(self, listener: &str) -> Pending {
         match self {
-            Origin::Retry(p) => p,
+            Origin::Retry(p) => *p,
             Origin::Entry(e) => Pending {
                 v: FORMAT_VERSION,
                 id: Pending::id_for(e.input, &e.id),
@@ -337,7 +337,7 @@ impl Worker {
                     event: Arc::new(incoming.event),
                     delivery,
                     from_part,
-                    origin: Origin::Retry(pending),
+                    origin: Origin::Retry(Box::new(pending)),
                 })
             }
             Err(e) => {
