@@ -55,8 +55,8 @@ pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
     /// Appends an event (listener-shape JSON) to the runtime's input; returns its entry id.
     async fn enqueue(&self, event: &[u8], source: Source) -> Result<String, QueueError>;
 
-    /// Up to `max` entries of `input` for this worker: new ones first, then ones another
-    /// worker took more than `claim_idle` ago without acknowledging them (it died).
+    /// Up to `max` new entries of `input` for this worker, then up to `max` that a worker
+    /// took more than `claim_idle` ago without acknowledging them (it died).
     async fn take(
         &self,
         input: Input,

@@ -176,11 +176,12 @@ impl Worker {
     /// The shortest safe claim idle time: a step's entries are acknowledged once all its
     /// deliveries ended. One delivery is every part of the largest entry, each call up to
     /// its deadline and backstop ([`crate::Listener::longest_call`]); a step's deliveries
-    /// (a batch per input and of retries, times the listeners) wait their turn for the
-    /// calls in flight that all lanes share; plus a second for Redis.
+    /// (per input a batch of new entries and one of reclaimed ones, a batch of retries,
+    /// times the listeners) wait their turn for the calls in flight that all lanes share;
+    /// plus a second for Redis.
     pub fn min_claim_idle(&self) -> Duration {
         let s = &self.settings;
-        let per_step = s.batch * (self.inputs.len() + 1) * self.routes.len();
+        let per_step = s.batch * (2 * self.inputs.len() + 1) * self.routes.len();
         let rounds = (s.lanes.max(1) * per_step)
             .div_ceil(s.max_in_flight.max(1))
             .max(1);
