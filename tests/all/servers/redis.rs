@@ -73,7 +73,7 @@ impl RedisServer {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
-        self.child = Some(spawn(self.port, self.dir.path())?);
+        self.child = Some(spawn(self.port, self.dir.path(), &[])?);
         let ready = self.wait_ready();
         if ready.is_err() {
             self.stop();
@@ -103,11 +103,14 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &std::path::Path) -> Result<Child, String> {
+/// Starts `redis-server` on 127.0.0.1:`port` without persistence, working in `dir`, with
+/// `extra` arguments (a cluster node's). Its output is shown only when `TEST_LOG` is set.
+pub fn spawn(port: u16, dir: &std::path::Path, extra: &[&str]) -> Result<Child, String> {
     let mut command = Command::new("redis-server");
     command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())

@@ -7,7 +7,6 @@
 //! A node also listens on its port + 10000 (the cluster bus), so node ports are picked at
 //! most 55535, with that second port free too.
 
-use super::quiet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
@@ -145,24 +144,15 @@ impl Drop for Node {
 }
 
 fn spawn(port: u16, dir: &Path) -> Child {
-    let mut command = Command::new("redis-server");
-    command
-        .args(["--cluster-enabled", "yes"])
-        .args(["--cluster-config-file", "nodes.conf"])
-        .args(["--cluster-node-timeout", "5000"])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(quiet())
-        .stderr(quiet());
-    match command.spawn() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            panic!("redis-server not found: run `scripts/dev test`, which installs it")
-        }
-        spawned => spawned.unwrap_or_else(|e| panic!("cannot run redis-server: {e}")),
-    }
+    let node = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "5000",
+    ];
+    super::redis::spawn(port, dir, &node).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `redis-cli ARGS`: its standard output, trimmed, or (when it exits with an error) its
