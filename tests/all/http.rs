@@ -77,7 +77,8 @@ impl Drop for Server {
     }
 }
 
-fn exchange(
+/// One HTTP/1.1 exchange over a fresh connection: (status, body). Blocking.
+pub fn exchange(
     address: SocketAddr,
     method: &str,
     path: &str,

@@ -15,6 +15,7 @@ mod delivery;
 mod errors;
 mod helpers;
 mod http;
+mod kinto;
 mod layering;
 mod limits;
 mod outcomes;

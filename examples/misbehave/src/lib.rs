@@ -12,6 +12,7 @@
 //! | `print` | `println!("to stdout")`, `eprintln!("to stderr")` |
 //! | `log-flood` | logs setting `lines` (default 1000) lines of 100 bytes |
 //! | `objects` | logs `object <i> id=<id>` per change or read object (`i` from 0, id `-` if none), then `part <index> of <count>` |
+//! | `queue-objects` | pushes `{"action": ..., "changes": [{"old": ..., "new": ...}]}` (the event's objects as the guest got them) onto queue `name` |
 //!
 //! A missing or unknown `mode` is a permanent error naming it.
 //!
@@ -44,6 +45,7 @@ impl Listener for Misbehave {
             "print" => modes::print(),
             "log-flood" => modes::log_flood(number(&settings, "lines", 1000)?),
             "objects" => modes::objects(&event),
+            "queue-objects" => modes::queue_objects(&event, settings.require("name")?),
             other => Err(Error::permanent(format!(
                 "misbehave: unknown mode `{other}`"
             ))),

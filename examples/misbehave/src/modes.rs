@@ -68,3 +68,23 @@ pub(crate) fn objects(event: &Event) -> Result<()> {
     info!("part {} of {}", context.part_index(), context.part_count());
     Ok(())
 }
+
+/// Pushes the event's action and objects onto queue `name` as one JSON text,
+/// `{"action": ..., "changes": [{"old": ..., "new": ...}, ...]}`: what an async listener
+/// saw, for a test to read from outside.
+pub(crate) fn queue_objects(event: &Event, name: &str) -> Result<()> {
+    let changes: Vec<String> = event
+        .objects()
+        .changes()
+        .map(|c| {
+            let old = c.old.as_ref().map_or("null", |o| o.json());
+            format!("{{\"old\":{old},\"new\":{}}}", c.new.json())
+        })
+        .collect();
+    let text = format!(
+        "{{\"action\":\"{}\",\"changes\":[{}]}}",
+        event.action().as_str(),
+        changes.join(",")
+    );
+    Ok(queue::push(name, text)?)
+}

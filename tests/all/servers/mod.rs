@@ -1,6 +1,8 @@
-//! Real servers started by the harness: Redis (one server, or a three-node cluster) and an
-//! SMTP server (aiosmtpd).
+//! Real servers started by the harness: Redis (one server, or a three-node cluster), an
+//! SMTP server (aiosmtpd), and for the end-to-end suite PostgreSQL and Kinto.
 
+pub mod kinto;
+pub mod postgres;
 pub mod redis;
 pub mod redis_cluster;
 pub mod smtp;
@@ -22,4 +24,18 @@ pub fn quiet() -> Stdio {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
     listener.local_addr().expect("a bound address").port()
+}
+
+/// The Python of the tests' tools (aiosmtpd, Kinto): `$WASM_LISTENERS_PYTHON` (`scripts/dev
+/// test` sets it to the `.venv` it installs them into), else `<repo>/.venv/bin/python`, else
+/// `python3`.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("WASM_LISTENERS_PYTHON") {
+        return python;
+    }
+    let venv = crate::helpers::repo().join(".venv/bin/python");
+    match venv.exists() {
+        true => venv.display().to_string(),
+        false => "python3".into(),
+    }
 }

@@ -5,7 +5,7 @@
 //! The interpreter is `$WASM_LISTENERS_PYTHON` (`scripts/dev test` sets it to the `.venv`
 //! it installs aiosmtpd into), else `<repo>/.venv/bin/python`, else `python3`.
 
-use super::{free_port, quiet};
+use super::{free_port, python, quiet};
 use crate::helpers;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, TcpStream};
@@ -37,19 +37,33 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts a server on a free port and waits until it greets.
     pub fn start() -> SmtpServer {
-        SmtpServer::start_with(SmtpTls::None, None)
+        SmtpServer::start_with(SmtpTls::None, Vec::new())
     }
 
     /// Starts a server that requires STARTTLS (`SmtpTls::Starttls`) or speaks TLS from the
     /// first byte (`SmtpTls::Tls`) with `certs`' server certificate.
     pub fn start_tls(tls: SmtpTls, certs: &TestCerts) -> SmtpServer {
-        SmtpServer::start_with(tls, Some(certs))
+        SmtpServer::start_with(tls, tls_args(tls, Some(certs)))
     }
 
-    fn start_with(tls: SmtpTls, certs: Option<&TestCerts>) -> SmtpServer {
+    /// Starts a server that prints messages as [`SmtpServer::start`]'s does and also
+    /// writes each one into `folder` before answering `250` (`tests/support/sink.py`); with
+    /// a `gate`, it answers `DATA` only once that file exists: a client's send stays in
+    /// flight until the test creates it.
+    pub fn start_into(folder: &std::path::Path, gate: Option<&std::path::Path>) -> SmtpServer {
+        let mut handler = vec![
+            "-c".into(),
+            "sink.Files".into(),
+            folder.display().to_string(),
+        ];
+        handler.extend(gate.map(|g| g.display().to_string()));
+        SmtpServer::start_with(SmtpTls::None, handler)
+    }
+
+    fn start_with(tls: SmtpTls, args: Vec<String>) -> SmtpServer {
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            match SmtpServer::spawn_and_wait(free_port(), tls, certs) {
+            match SmtpServer::spawn_and_wait(free_port(), tls, &args) {
                 Ok(server) => return server,
                 Err(why) => last = why,
             }
@@ -57,6 +71,11 @@ impl SmtpServer {
         panic!(
             "cannot start aiosmtpd: run `scripts/dev test`, which installs it in .venv ({last})"
         );
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `[email.smtp]` for this server (see [`config`]).
@@ -102,12 +121,8 @@ impl SmtpServer {
         panic!("fewer than {count} messages within {MESSAGE_TIMEOUT:?}; received: {seen:#?}");
     }
 
-    fn spawn_and_wait(
-        port: u16,
-        tls: SmtpTls,
-        certs: Option<&TestCerts>,
-    ) -> Result<SmtpServer, String> {
-        let mut child = spawn(port, &tls_args(tls, certs))?;
+    fn spawn_and_wait(port: u16, tls: SmtpTls, args: &[String]) -> Result<SmtpServer, String> {
+        let mut child = spawn(port, args)?;
         let stdout = child.stdout.take().expect("a piped stdout");
         let mut server = SmtpServer {
             port,
@@ -155,22 +170,13 @@ fn spawn(port: u16, extra: &[String]) -> Result<Child, String> {
     Command::new(python())
         .args(["-u", "-m", "aiosmtpd", "-n", "-l", &listen])
         .args(extra)
+        // The suite's own handler (`-c sink.Files`).
+        .env("PYTHONPATH", helpers::repo().join("tests/support"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(quiet())
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", python()))
-}
-
-fn python() -> String {
-    if let Ok(python) = std::env::var("WASM_LISTENERS_PYTHON") {
-        return python;
-    }
-    let venv = helpers::repo().join(".venv/bin/python");
-    match venv.exists() {
-        true => venv.display().to_string(),
-        false => "python3".into(),
-    }
 }
 
 /// Splits the handler's output into messages (echoed when `TEST_LOG` is set).
