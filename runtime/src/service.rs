@@ -2,10 +2,12 @@
 //! and the HTTP API, and serves until told to stop.
 
 use crate::api::{self, AppState, Deliveries};
-use crate::backends::{EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend};
+use crate::backends::{
+    EmbeddedDelivery, EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend,
+};
 use crate::config::{Config, ListenerConfig, Mode};
 use crate::delivery::{
-    AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, Worker, WorkerSettings,
+    AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, SystemClock, Worker, WorkerSettings,
 };
 use crate::dispatch::{Dispatcher, Route};
 use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
@@ -23,6 +25,9 @@ use std::time::Duration;
 pub struct Service {
     state: Arc<AppState>,
     listeners: usize,
+    /// The async listeners' worker, when the durable queue is the embedded store: `serve`
+    /// runs it beside the API (on Redis, `wasm-listeners worker` processes run it).
+    worker: Option<Worker>,
 }
 
 impl Service {
@@ -31,7 +36,20 @@ impl Service {
     /// is down (they are reached on first use).
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let listeners = Listeners::set_up(config).await?;
-        let (enqueuer, deliveries) = match listeners.queue(config)? {
+        let (queue, worker) = if listeners.asynchronous.is_empty() {
+            (None, None)
+        } else if config.delivery_redis().is_none() {
+            // The embedded store: this process owns its queue and runs its worker.
+            let embedded = EmbeddedDelivery::new(Store::open(config.store_path())?);
+            embedded.recover().await?;
+            let queue: Arc<dyn DeliveryQueue> = Arc::new(embedded);
+            let routes = listeners.asynchronous.clone();
+            let w = worker(config, routes, queue.clone(), Arc::new(SystemClock))?;
+            (Some(queue), Some(w))
+        } else {
+            (Some(Service::delivery_queue(config)?), None)
+        };
+        let (enqueuer, deliveries) = match queue {
             Some(queue) => {
                 let asynchronous = listeners.asynchronous.iter();
                 let takes_runtime = asynchronous
@@ -64,6 +82,7 @@ impl Service {
         Ok(Service {
             state: Arc::new(state),
             listeners: config.listeners.len(),
+            worker,
         })
     }
 
@@ -75,41 +94,15 @@ impl Service {
         let Some(queue) = listeners.queue(config)? else {
             bail!("no listener is mode = \"async\": the worker has nothing to run");
         };
-        let d = &config.delivery;
-        let mut settings = WorkerSettings {
-            batch: d.batch,
-            lanes: d.lanes,
-            claim_idle: Duration::ZERO,
-            max_dead: d.max_dead_letters,
-            max_rejected: d.max_rejected,
-            max_entry_bytes: d.max_entry_bytes,
-            shutdown_grace: Duration::from_millis(d.shutdown_grace_ms),
-            max_in_flight: usize::try_from(config.engine.max_instances).unwrap_or(usize::MAX),
-        };
-        let probe = Worker::new(
-            queue.clone(),
-            listeners.asynchronous.clone(),
-            settings.clone(),
-            clock.clone(),
-        );
-        let min = probe.min_claim_idle();
-        settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
-            Some(set) if set < min => bail!(
-                "[delivery] claim_idle_ms = {} is shorter than the longest delivery ({} ms: every part of a {}-byte entry, each call up to its deadline and backstop): another worker would take entries still running",
-                set.as_millis(), min.as_millis(), d.max_entry_bytes
-            ),
-            Some(set) => set,
-            None => min,
-        };
-        Ok(Worker::new(queue, listeners.asynchronous, settings, clock))
+        worker(config, listeners.asynchronous, queue, clock)
     }
 
-    /// The durable queue alone (to list and replay dead letters), when Redis is set.
+    /// The durable queue alone (to list and replay dead letters): on Redis when one is
+    /// configured, else in the embedded store.
     pub fn delivery_queue(config: &Config) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
         let Some((url, cluster)) = config.delivery_redis() else {
-            bail!(
-                "no durable queue is configured: set [delivery] redis_url (or [queue] redis_url)"
-            );
+            let store = Store::open(config.store_path())?;
+            return Ok(Arc::new(EmbeddedDelivery::new(store)));
         };
         Ok(Arc::new(RedisDelivery::new(
             url,
@@ -119,7 +112,9 @@ impl Service {
     }
 
     /// Serves the API on `socket` until `shutdown` resolves, then finishes the requests in
-    /// flight. The caller owns the socket (port 0 in tests) and the shutdown signal.
+    /// flight. The caller owns the socket (port 0 in tests) and the shutdown signal. With
+    /// the embedded durable queue, the async listeners' worker runs beside the API and
+    /// stops with it (its calls in flight finish within the shutdown grace).
     pub async fn run(
         self,
         socket: tokio::net::TcpListener,
@@ -127,14 +122,69 @@ impl Service {
     ) -> anyhow::Result<()> {
         let address = socket.local_addr()?;
         let listeners = self.listeners;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let worker = self.worker.map(|w| {
+            tracing::info!(inputs = ?w.inputs(), "running the async listeners on the embedded store");
+            tokio::spawn(w.run(until_stopped()))
+        });
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
         tracing::info!(%address, listeners, "serving on http://{address}");
         axum::serve(socket, api::router(self.state))
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(until_stopped())
             .await
             .context("serving HTTP")?;
+        if let Some(worker) = worker {
+            worker.await.context("the worker task failed")?;
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The worker of `routes` on `queue`, with the configuration's `[delivery]` settings;
+/// refuses a `claim_idle_ms` shorter than the longest delivery.
+fn worker(
+    config: &Config,
+    routes: Vec<AsyncRoute>,
+    queue: Arc<dyn DeliveryQueue>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Worker> {
+    let d = &config.delivery;
+    let mut settings = WorkerSettings {
+        batch: d.batch,
+        lanes: d.lanes,
+        claim_idle: Duration::ZERO,
+        max_dead: d.max_dead_letters,
+        max_rejected: d.max_rejected,
+        max_entry_bytes: d.max_entry_bytes,
+        shutdown_grace: Duration::from_millis(d.shutdown_grace_ms),
+        max_in_flight: usize::try_from(config.engine.max_instances).unwrap_or(usize::MAX),
+    };
+    let probe = Worker::new(
+        queue.clone(),
+        routes.clone(),
+        settings.clone(),
+        clock.clone(),
+    );
+    let min = probe.min_claim_idle();
+    settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
+        Some(set) if set < min => bail!(
+            "[delivery] claim_idle_ms = {} is shorter than the longest delivery ({} ms: every part of a {}-byte entry, each call up to its deadline and backstop): another worker would take entries still running",
+            set.as_millis(), min.as_millis(), d.max_entry_bytes
+        ),
+        Some(set) => set,
+        None => min,
+    };
+    Ok(Worker::new(queue, routes, settings, clock))
 }
 
 /// Every listener of a configuration, loaded, checked and bound, split by mode.

@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod components;
 mod delivery;
+mod embedded;
 mod errors;
 mod helpers;
 mod http;

@@ -518,7 +518,7 @@ async fn post_enqueues_committed_events_and_operators_handle_dead_letters() {
     let token = [("Authorization", "Bearer s3cret")];
     let body = std::fs::read(fixture("record-create.json")).unwrap();
     let (status, answer) = server.request("POST", "/v1/events", &token, body).await;
-    assert_eq!(status, 200, "{answer}");
+    assert_eq!(status, 202, "accepted: deliveries were enqueued: {answer}");
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(
         answer["enqueued"], 2,

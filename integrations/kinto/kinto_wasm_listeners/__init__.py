@@ -92,7 +92,8 @@ class HttpInput:
         response = self._session.post(
             self._url, data=text.encode("utf-8"), headers=self._headers, timeout=timeout
         )
-        if response.status_code != 200:
+        # 202: enqueued (durably stored); 200: no async listener wanted it.
+        if response.status_code not in (200, 202):
             raise RuntimeError(f"the runtime answered {response.status_code}: {response.text[:500]}")
 
 

@@ -3,7 +3,9 @@
 //! (`AfterResourceChanged`) is for the async listeners: it is put on the durable queue, and
 //! the answer says how many deliveries that makes (`enqueued`).
 //!
-//! Status: 200 when every listener that ran ended `ok`; [`STATUS_PERMANENT_FAILURE`] (422)
+//! Status: 200 when every listener that ran ended `ok`, and 202 when, besides, deliveries
+//! were enqueued (the durable queue has them: a crash after the answer loses nothing);
+//! [`STATUS_PERMANENT_FAILURE`] (422)
 //! when one failed permanently (the Kinto plugin raises, so Kinto fails the request and
 //! rolls back, as with a raising Python listener); [`STATUS_TRANSIENT_FAILURE`] (503) when
 //! one failed in a way a retry may fix. The body always lists each listener's outcome,
@@ -95,7 +97,11 @@ pub(super) async fn post_events(
             break;
         }
     }
-    Ok((status(response.verdict), Json(response)))
+    let status = match status(response.verdict) {
+        StatusCode::OK if response.enqueued > 0 => StatusCode::ACCEPTED,
+        status => status,
+    };
+    Ok((status, Json(response)))
 }
 
 fn worst(a: Verdict, b: Verdict) -> Verdict {

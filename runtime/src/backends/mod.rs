@@ -12,11 +12,13 @@
 //! - `embedded_queue.rs`: queue pushes into the embedded store when no Redis is configured
 //!   ([`EmbeddedQueue`]).
 
+mod embedded_delivery;
 mod embedded_queue;
 mod mail;
 mod redis;
 mod redis_delivery;
 
+pub(crate) use embedded_delivery::EmbeddedDelivery;
 pub use embedded_queue::EmbeddedQueue;
 pub use mail::{OutboxBackend, SmtpBackend, SmtpConfigError};
 pub use redis::{RedisQueue, RedisSetupError};

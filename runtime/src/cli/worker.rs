@@ -19,6 +19,11 @@ pub(super) struct WorkerArgs {
 
 pub(super) async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
+    if config.delivery_redis().is_none() {
+        anyhow::bail!(
+            "no Redis is configured: on the embedded store, `wasm-listeners serve` runs the async listeners itself (one process owns the store). Workers on other machines need the durable queue on Redis: set [delivery] redis_url (or [queue] redis_url)"
+        );
+    }
     let worker = Service::worker(&config, Arc::new(SystemClock)).await?;
     tracing::info!(
         inputs = ?worker.inputs().iter().map(|i| i.as_str()).collect::<Vec<_>>(),

@@ -21,6 +21,7 @@ pub(crate) use delivery::{DeliveryConfig, DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE
 pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
+use crate::event::Input;
 use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
 use crate::policy::{EmailRules, QueueRules};
 use serde::Deserialize;
@@ -87,9 +88,9 @@ pub enum Invalid {
     /// A listener's `name` is empty or blank.
     #[error("a [[listener]] has an empty `name`")]
     EmptyListenerName,
-    /// An async listener, and no Redis for the durable queue.
-    #[error("listener `{listener}` is mode = \"async\", which needs the durable queue on Redis: set [delivery] redis_url (or [queue] redis_url)")]
-    AsyncWithoutRedis {
+    /// An async listener takes kinto-redis's list, and no Redis is configured.
+    #[error("listener `{listener}` takes the `kinto-redis` input, kinto-redis's list on Redis: set [delivery] redis_url (or [queue] redis_url), or take only the `runtime` input (the embedded store holds it without Redis)")]
+    KintoRedisWithoutRedis {
         /// The listener's name.
         listener: String,
     },
@@ -365,9 +366,10 @@ impl Config {
                 return Err(Invalid::DuplicateListener { name });
             }
             l.check(max_memory)?;
-            if l.mode == Mode::Async && self.delivery_redis().is_none() {
+            let takes_list = l.mode == Mode::Async && l.inputs().contains(&Input::KintoRedis);
+            if takes_list && self.delivery_redis().is_none() {
                 let listener = l.name.clone();
-                return Err(Invalid::AsyncWithoutRedis { listener });
+                return Err(Invalid::KintoRedisWithoutRedis { listener });
             }
         }
         self.delivery.check()

@@ -109,17 +109,21 @@ fn secrets_never_print() {
 }
 
 #[test]
-fn async_listeners_need_redis_and_sync_ones_take_no_async_keys() {
+fn kinto_redis_input_needs_redis_and_sync_listeners_take_no_async_keys() {
     let listener = "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n";
-    let no_redis = error(&format!("{listener}mode = \"async\"\n"));
+    let embedded = parse(&format!("{listener}mode = \"async\"\n")).unwrap();
+    assert_eq!(embedded.listeners[0].inputs(), [Input::Runtime]);
+    let no_redis = error(&format!(
+        "{listener}mode = \"async\"\ninputs = [\"kinto-redis\"]\n"
+    ));
     assert!(
-        no_redis.contains("listener `a` is mode = \"async\"")
+        no_redis.contains("listener `a` takes the `kinto-redis` input")
             && no_redis.contains("[delivery] redis_url"),
         "{no_redis}"
     );
     let with_redis = parse(&format!("[queue]\nredis_url = \"redis://127.0.0.1/\"\n{listener}mode = \"async\"\ninputs = [\"kinto-redis\"]\nretry_schedule = [\"1s\", \"2m\"]\n")).unwrap();
     let l = &with_redis.listeners[0];
-    assert_eq!(l.inputs(), [crate::event::Input::KintoRedis]);
+    assert_eq!(l.inputs(), [Input::KintoRedis]);
     assert_eq!(
         l.retry_schedule.as_deref(),
         Some(

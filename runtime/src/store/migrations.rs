@@ -8,7 +8,8 @@ use super::{sqlite, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
-/// The migrations, in order. Version 1: the embedded queues.
+/// The migrations, in order. Version 1: the embedded queues. Version 2: the durable
+/// queue of async deliveries (`deliveries.rs`).
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: queues. `id` orders items: a pop takes the smallest id of its queue (FIFO, as a
     // `BRPOP` consumer sees an `LPUSH`ed list). AUTOINCREMENT never reuses an id, so an
@@ -20,6 +21,48 @@ pub(super) const MIGRATIONS: &[&str] = &[
          pushed_at_ms INTEGER NOT NULL
      );
      CREATE INDEX queue_items_by_queue ON queue_items (queue, id);",
+    // 2: async deliveries. Input entries until every delivery of theirs has an outcome
+    // kept (`taken_ms`: when a worker took it, NULL while new); pending deliveries keyed
+    // by (listener, delivery id), leased until `lease_ms`; dead letters and rejected
+    // entries, bounded, with what was dropped counted. Records are the versioned JSON of
+    // `delivery::records`, as on Redis.
+    "CREATE TABLE delivery_entries (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         input TEXT NOT NULL,
+         event BLOB NOT NULL,
+         source TEXT NOT NULL,
+         added_ms INTEGER NOT NULL,
+         taken_ms INTEGER
+     );
+     CREATE INDEX delivery_entries_by_input ON delivery_entries (input, id);
+     CREATE TABLE delivery_pending (
+         listener TEXT NOT NULL,
+         id TEXT NOT NULL,
+         due_ms INTEGER NOT NULL,
+         lease_ms INTEGER NOT NULL DEFAULT 0,
+         record TEXT NOT NULL,
+         PRIMARY KEY (listener, id)
+     );
+     CREATE INDEX delivery_pending_by_due ON delivery_pending (listener, due_ms);
+     CREATE TABLE delivery_dead (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         listener TEXT NOT NULL,
+         id TEXT NOT NULL,
+         record TEXT NOT NULL,
+         UNIQUE (listener, id)
+     );
+     CREATE TABLE delivery_rejected (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         input TEXT NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX delivery_rejected_by_input ON delivery_rejected (input, seq);
+     CREATE TABLE delivery_dropped (
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         count INTEGER NOT NULL,
+         PRIMARY KEY (kind, name)
+     );",
 ];
 
 /// The schema version this build ends at.

@@ -9,9 +9,13 @@
 //! - `mod.rs`: [`Store`], opening a file, running blocking SQLite calls off the executor.
 //! - `migrations.rs`: the numbered schema migrations, keyed by `PRAGMA user_version`.
 //! - `queue.rs`: the queues that take pushes when no Redis is configured.
+//! - `deliveries.rs`: the durable queue of async deliveries when no Redis is configured.
 
+mod deliveries;
 mod migrations;
 mod queue;
+
+pub(crate) use deliveries::{PendingRow, StoreSettlement};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -109,3 +109,61 @@ fn errors_name_the_file() {
     let err = Store::open(blocker.join("store.sqlite3")).unwrap_err();
     assert!(err.to_string().contains("a-file"), "{err}");
 }
+
+#[tokio::test]
+async fn a_taken_entry_is_taken_again_only_once_stale_or_released() {
+    let (_dir, store) = temp_store();
+    let id = store
+        .delivery_append("runtime", b"e", "http", 0)
+        .await
+        .unwrap();
+    let taken = store.delivery_take("runtime", 10, 1_000, 0).await.unwrap();
+    assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+    // Taken at 1,000: not stale for a take that counts as stale what was taken by 999.
+    assert!(store
+        .delivery_take("runtime", 10, 2_000, 999)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .delivery_take("runtime", 10, 3_000, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "stale: its worker died");
+    assert_eq!(store.delivery_release_all().await.unwrap(), 1);
+    let released = store.delivery_take("runtime", 10, 3_001, 0).await.unwrap();
+    assert_eq!(released.len(), 1, "released at start-up");
+    let ack = StoreSettlement {
+        ack: vec![id],
+        ..StoreSettlement::default()
+    };
+    store.delivery_settle(ack).await.unwrap();
+    assert!(store
+        .delivery_take("runtime", 10, 9_000, 9_000)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn dead_letters_are_bounded_oldest_dropped_and_counted() {
+    let (_dir, store) = temp_store();
+    let dead = (0..3)
+        .map(|i| ("l".to_owned(), format!("d{i}"), format!("{{\"n\":{i}}}")))
+        .collect();
+    let settle = StoreSettlement {
+        dead,
+        max_dead: 2,
+        ..StoreSettlement::default()
+    };
+    store.delivery_settle(settle).await.unwrap();
+    let (kept, dropped) = store.delivery_dead("l", None, 10).await.unwrap();
+    assert_eq!(
+        kept,
+        ["{\"n\":2}", "{\"n\":1}"],
+        "newest first, the oldest dropped"
+    );
+    assert_eq!(dropped, 1);
+    assert_eq!(store.delivery_purge_dead("l", Some("d1")).await.unwrap(), 1);
+    assert_eq!(store.delivery_dead("l", None, 10).await.unwrap().0.len(), 1);
+}

@@ -30,6 +30,8 @@ const MESSAGE_ENDS: &str = "------------ END MESSAGE ------------";
 pub struct SmtpServer {
     port: u16,
     tls: SmtpTls,
+    /// aiosmtpd's options after the address (TLS files, a handler), for a restart.
+    args: Vec<String>,
     child: Child,
     messages: Arc<Mutex<Vec<String>>>,
 }
@@ -127,6 +129,7 @@ impl SmtpServer {
         let mut server = SmtpServer {
             port,
             tls,
+            args: args.to_vec(),
             child,
             messages: Arc::default(),
         };
@@ -135,6 +138,25 @@ impl SmtpServer {
         // On error, dropping the server kills it.
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Kills the server (as a crash looks to clients): its port refuses connections.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, keeping the messages seen so far.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut child = spawn(self.port, &self.args).expect("restarting aiosmtpd");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        self.child = child;
+        let messages = self.messages.clone();
+        std::thread::spawn(move || collect(stdout, &messages));
+        let port = self.port;
+        self.wait_ready()
+            .unwrap_or_else(|why| panic!("restarting aiosmtpd on port {port}: {why}"));
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
