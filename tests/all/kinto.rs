@@ -31,11 +31,12 @@ struct Runtime {
 }
 
 impl Runtime {
-    /// Writes `listeners` under a configuration for `redis` and `smtp` into `dir`, starts
-    /// `serve` (and `worker` if `with_worker`) and waits for `/healthz`.
+    /// Writes `listeners` under a configuration for `redis` (none: the embedded defaults)
+    /// and `smtp` into `dir`, starts `serve` (and `worker` if `with_worker`) and waits for
+    /// `/healthz`.
     fn start(
         dir: &Path,
-        redis: &RedisServer,
+        redis: Option<&RedisServer>,
         smtp_port: u16,
         listeners: &str,
         with_worker: bool,
@@ -52,14 +53,15 @@ port = {smtp_port}
 tls = "none"
 timeout_ms = 60000
 
-[queue]
-redis_url = "{redis}"
-
+{redis}
 [delivery]
 retry_schedule = ["1s", "1s", "1s"]
 {listeners}"#,
             data = dir.join("data").display().to_string(),
-            redis = redis.url(),
+            redis = redis.map_or(String::new(), |r| format!(
+                "[queue]\nredis_url = \"{}\"\n",
+                r.url()
+            )),
         );
         let path = dir.join("wasm-listeners.toml");
         std::fs::write(&path, config).unwrap();
@@ -249,7 +251,7 @@ deadline_ms = 3000
         misbehave = guest("misbehave"),
         runaway = guest("runaway"),
     );
-    let mut runtime = Runtime::start(dir.path(), &redis, smtp.port(), &listeners, false);
+    let mut runtime = Runtime::start(dir.path(), Some(&redis), smtp.port(), &listeners, false);
     let kinto = Kinto::start(
         &postgres,
         &format!(
@@ -351,7 +353,7 @@ allowed = ["objects"]
         queue_forward = guest("queue-forward"),
         misbehave = guest("misbehave"),
     );
-    let _runtime = Runtime::start(dir.path(), &redis, smtp.port(), &listeners, true);
+    let _runtime = Runtime::start(dir.path(), Some(&redis), smtp.port(), &listeners, true);
     let kinto = Kinto::start(
         &postgres,
         &format!(
@@ -457,4 +459,46 @@ allowed = ["objects"]
         pushed.iter().any(|p| p.contains("\"record_id\":\"boom\"")),
         "kinto-redis pushed the rolled-back write before commit: {pushed:?}"
     );
+}
+
+/// The async half through the runtime's HTTP API, for a runtime on its embedded defaults
+/// (no Redis anywhere): the plugin posts each committed event, `serve` stores it before it
+/// answers 202 and runs the async listener itself.
+#[tokio::test]
+async fn async_listeners_on_the_embedded_defaults_through_the_http_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Postgres::start();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let smtp = SmtpServer::start_into(&inbox, None);
+    let listeners = format!(
+        r#"
+[[listener]]
+name = "send_email"
+component = {send_email}
+mode = "async"
+[listener.settings]
+from = "postmaster@localhost"
+recipients = "embedded@example.com"
+[listener.email]
+allowed_senders = ["postmaster@localhost"]
+allowed_recipients = ["embedded@example.com"]
+"#,
+        send_email = guest("send-email"),
+    );
+    let runtime = Runtime::start(dir.path(), None, smtp.port(), &listeners, false);
+    let kinto = Kinto::start(
+        &postgres,
+        &format!(
+            "kinto.includes = kinto_wasm_listeners\nwasm_listeners.url = {}\n",
+            runtime.url()
+        ),
+    );
+    assert_eq!(kinto.request("PUT", "/buckets/shop", None).await.0, 201);
+    let mail = wait_for_mail(
+        &inbox,
+        &["Subject: bucket created", "To: embedded@example.com"],
+    )
+    .await;
+    assert!(mail.contains("User id: basicauth:"), "{mail}");
 }
