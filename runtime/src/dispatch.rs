@@ -9,7 +9,9 @@
 
 use crate::engine::{CallReport, Listener, Outcome};
 use crate::event::{Action, Delivery, Incoming, Phase, Source};
+use crate::metrics::Metrics;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A listener and the events it wants.
 #[derive(Debug, Clone)]
@@ -82,12 +84,13 @@ pub(crate) struct EventRun {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Dispatcher {
     sync: Vec<Route>,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over the sync listeners, in order.
-    pub(crate) fn new(sync: Vec<Route>) -> Dispatcher {
-        Dispatcher { sync }
+    /// A dispatcher over the sync listeners, in order, counting their calls in `metrics`.
+    pub(crate) fn new(sync: Vec<Route>, metrics: Arc<Metrics>) -> Dispatcher {
+        Dispatcher { sync, metrics }
     }
 
     /// Runs the sync listeners an event is for.
@@ -106,6 +109,7 @@ impl Dispatcher {
         let routes = self.sync.iter();
         for route in routes.filter(|r| r.wants(event.action, &event.resource_name)) {
             let reports = route.listener.deliver(event, &delivery).await;
+            record_calls(&self.metrics, "sync", &reports);
             let listener_run = summarise(route.listener.name(), &reports, &delivery);
             let outcome = listener_run.outcome.clone();
             run.listeners.push(listener_run);
@@ -119,6 +123,14 @@ impl Dispatcher {
             run.verdict = Verdict::TransientFailure;
         }
         run
+    }
+}
+
+/// Counts each call of a delivery in `metrics`.
+pub(crate) fn record_calls(metrics: &Metrics, mode: &str, reports: &[CallReport]) {
+    for r in reports {
+        let outcome = r.outcome.name();
+        metrics.call(&r.listener, mode, outcome, r.fuel_consumed, r.duration);
     }
 }
 

@@ -25,6 +25,7 @@
 //! - `config`: the operator's TOML configuration, plain data checked at start-up.
 //! - `policy`: deny-by-default, layered rules for email and queues.
 //! - `limits`: per-call limits, the engine's ceilings, their defaults.
+//! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`.
 //! - `event`: Kinto events in both input shapes, typed and lossless; deliveries and parts.
 //! - `address`: email addresses, parsed as lettre parses them.
 //!
@@ -34,7 +35,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> delivery -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> event -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics} -> address`
 
 mod address;
 mod api;
@@ -48,6 +49,7 @@ mod engine;
 mod event;
 mod host;
 mod limits;
+mod metrics;
 mod policy;
 mod service;
 mod store;

@@ -1,11 +1,11 @@
 //! The running service: turns a configuration into the engine, the backends, the listeners
 //! and the HTTP API, and serves until told to stop.
 
-use crate::api::{self, AppState, Deliveries};
+use crate::api::{self, AppState, Deliveries, MetricsSource};
 use crate::backends::{
     EmbeddedDelivery, EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend,
 };
-use crate::config::{Config, ListenerConfig, Mode};
+use crate::config::{Config, ListenerConfig, Mode, Secret};
 use crate::delivery::{
     AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, SystemClock, Worker, WorkerSettings,
 };
@@ -13,6 +13,7 @@ use crate::dispatch::{Dispatcher, Route};
 use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
 use crate::event::Input;
 use crate::host::{EmailBackend, QueueBackend};
+use crate::metrics::Metrics;
 use crate::policy::{EmailPolicy, QueuePolicy};
 use crate::store::Store;
 use anyhow::{bail, Context};
@@ -36,6 +37,7 @@ impl Service {
     /// is down (they are reached on first use).
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let listeners = Listeners::set_up(config).await?;
+        let metrics = Arc::new(Metrics::new());
         let (queue, worker) = if listeners.asynchronous.is_empty() {
             (None, None)
         } else if config.delivery_redis().is_none() {
@@ -44,10 +46,17 @@ impl Service {
             embedded.recover().await?;
             let queue: Arc<dyn DeliveryQueue> = Arc::new(embedded);
             let routes = listeners.asynchronous.clone();
-            let w = worker(config, routes, queue.clone(), Arc::new(SystemClock))?;
+            let clock = Arc::new(SystemClock);
+            let w = worker(config, routes, queue.clone(), clock, metrics.clone())?;
             (Some(queue), Some(w))
         } else {
             (Some(Service::delivery_queue(config)?), None)
+        };
+        let metrics_source = MetricsSource {
+            metrics: metrics.clone(),
+            engine: listeners.engine.clone(),
+            queue: queue.clone().map(|q| (q, listeners.inputs())),
+            token: off_loopback_token(config, config.server.listen)?,
         };
         let (enqueuer, deliveries) = match queue {
             Some(queue) => {
@@ -73,7 +82,8 @@ impl Service {
             None => (None, None),
         };
         let state = AppState {
-            dispatcher: Dispatcher::new(listeners.sync),
+            dispatcher: Dispatcher::new(listeners.sync, metrics),
+            metrics: Arc::new(metrics_source),
             enqueuer,
             deliveries,
             operator_token: config.server.operator_token.clone(),
@@ -90,11 +100,27 @@ impl Service {
     /// `clock`. Refuses a configuration without async listeners, and a `claim_idle_ms`
     /// shorter than the longest delivery.
     pub async fn worker(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
+        Ok(Service::worker_with_metrics(config, clock).await?.0)
+    }
+
+    /// [`Service::worker`], and what its `GET /metrics` reads.
+    pub(crate) async fn worker_with_metrics(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<(Worker, MetricsSource)> {
         let listeners = Listeners::set_up(config).await?;
         let Some(queue) = listeners.queue(config)? else {
             bail!("no listener is mode = \"async\": the worker has nothing to run");
         };
-        worker(config, listeners.asynchronous, queue, clock)
+        let metrics = Arc::new(Metrics::new());
+        let source = MetricsSource {
+            metrics: metrics.clone(),
+            engine: listeners.engine.clone(),
+            queue: Some((queue.clone(), listeners.inputs())),
+            token: None,
+        };
+        let worker = worker(config, listeners.asynchronous, queue, clock, metrics)?;
+        Ok((worker, source))
     }
 
     /// The durable queue alone (to list and replay dead letters): on Redis when one is
@@ -157,6 +183,7 @@ fn worker(
     routes: Vec<AsyncRoute>,
     queue: Arc<dyn DeliveryQueue>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Worker> {
     let d = &config.delivery;
     let mut settings = WorkerSettings {
@@ -174,6 +201,7 @@ fn worker(
         routes.clone(),
         settings.clone(),
         clock.clone(),
+        metrics.clone(),
     );
     let min = probe.min_claim_idle();
     settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
@@ -184,11 +212,27 @@ fn worker(
         Some(set) => set,
         None => min,
     };
-    Ok(Worker::new(queue, routes, settings, clock))
+    Ok(Worker::new(queue, routes, settings, clock, metrics))
+}
+
+/// The operator token `GET /metrics` requires when served on `listen` off loopback (then
+/// a token must be configured); none on loopback.
+pub(crate) fn off_loopback_token(
+    config: &Config,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<Option<Secret>> {
+    if listen.ip().is_loopback() {
+        return Ok(None);
+    }
+    match &config.server.operator_token {
+        Some(token) => Ok(Some(token.clone())),
+        None => bail!("metrics on {listen}, off loopback, need [server] operator_token: scrapers send it as a bearer token"),
+    }
 }
 
 /// Every listener of a configuration, loaded, checked and bound, split by mode.
 struct Listeners {
+    engine: Engine,
     sync: Vec<Route>,
     asynchronous: Vec<AsyncRoute>,
 }
@@ -198,6 +242,7 @@ impl Listeners {
         let engine = Engine::new(engine_config(config))?;
         let capabilities = capabilities(config)?;
         let mut listeners = Listeners {
+            engine: engine.clone(),
             sync: Vec::new(),
             asynchronous: Vec::new(),
         };
@@ -220,6 +265,21 @@ impl Listeners {
             }
         }
         Ok(listeners)
+    }
+
+    /// The inputs some async listener takes.
+    fn inputs(&self) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        for input in self
+            .asynchronous
+            .iter()
+            .flat_map(|r| r.inputs.iter().copied())
+        {
+            if !inputs.contains(&input) {
+                inputs.push(input);
+            }
+        }
+        inputs
     }
 
     /// The durable queue, when some listener is async.

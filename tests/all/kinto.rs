@@ -13,6 +13,7 @@ use crate::servers::redis::RedisServer;
 use crate::servers::smtp::SmtpServer;
 use crate::servers::{free_port, quiet};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -26,6 +27,8 @@ const INPUT_STREAM: &str = "{wasm-listeners:runtime}:v1:stream";
 /// The runtime's processes: `serve`, and `worker` when async listeners are configured.
 struct Runtime {
     address: SocketAddr,
+    /// Where `worker --metrics` serves.
+    worker_metrics: SocketAddr,
     serve: Option<Child>,
     worker: Option<Child>,
 }
@@ -65,16 +68,18 @@ retry_schedule = ["1s", "1s", "1s"]
         );
         let path = dir.join("wasm-listeners.toml");
         std::fs::write(&path, config).unwrap();
+        let metrics_port = free_port();
         let spawn = |command: &str| {
-            helpers::bin()
-                .args([command, "--config"])
-                .arg(&path)
-                .stdout(quiet())
-                .stderr(quiet())
-                .spawn()
-                .unwrap()
+            let mut cmd = helpers::bin();
+            cmd.args([command, "--config"]).arg(&path);
+            if command == "worker" {
+                cmd.arg("--metrics")
+                    .arg(format!("127.0.0.1:{metrics_port}"));
+            }
+            cmd.stdout(quiet()).stderr(quiet()).spawn().unwrap()
         };
         let runtime = Runtime {
+            worker_metrics: ([127, 0, 0, 1], metrics_port).into(),
             address: ([127, 0, 0, 1], port).into(),
             serve: Some(spawn("serve")),
             worker: with_worker.then(|| spawn("worker")),
@@ -108,6 +113,41 @@ impl Drop for Runtime {
             let _ = child.wait();
         }
     }
+}
+
+/// `GET /metrics` at `address`, parsed as Prometheus text: `name{labels}` -> value. Panics
+/// on a line that is not a comment, a sample or OpenMetrics' closing `# EOF`.
+fn metrics(address: SocketAddr) -> HashMap<String, f64> {
+    let (status, text) = exchange(address, "GET", "/metrics", &[], &[]);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut samples = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        let valid_name = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        assert!(valid_name && !name.is_empty(), "metric name in {line:?}");
+        if name_end < series.len() {
+            let labels = &series[name_end..];
+            assert!(labels.ends_with('}'), "labels in {line:?}");
+            for pair in labels[1..labels.len() - 1]
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
+                let (key, quoted) = pair.split_once('=').unwrap_or_else(|| panic!("{line:?}"));
+                assert!(
+                    !key.is_empty() && quoted.starts_with('"') && quoted.ends_with('"'),
+                    "{line:?}"
+                );
+            }
+        }
+        let value: f64 = value.parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        samples.insert(series.to_owned(), value);
+    }
+    samples
 }
 
 /// A GET's status, or `None` when nothing listens.
@@ -268,6 +308,15 @@ deadline_ms = 3000
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert!(sent[0].contains("Subject: bucket created"), "{}", sent[0]);
     assert!(sent[0].contains("To: sync@example.com"), "{}", sent[0]);
+    let m = metrics(runtime.address);
+    assert_eq!(
+        m["wasm_listeners_events_received_total{via=\"http\"}"], 1.0,
+        "{m:#?}"
+    );
+    let ok_calls =
+        "wasm_listeners_calls_total{listener=\"send_email\",mode=\"sync\",outcome=\"ok\"}";
+    assert_eq!(m[ok_calls], 1.0, "{m:#?}");
+    assert_eq!(m["wasm_listeners_instances_in_use"], 0.0);
 
     let group = json!({"data": {"members": ["basicauth:bob"]}});
     let (status, body) = kinto
@@ -353,7 +402,7 @@ allowed = ["objects"]
         queue_forward = guest("queue-forward"),
         misbehave = guest("misbehave"),
     );
-    let _runtime = Runtime::start(dir.path(), Some(&redis), smtp.port(), &listeners, true);
+    let runtime = Runtime::start(dir.path(), Some(&redis), smtp.port(), &listeners, true);
     let kinto = Kinto::start(
         &postgres,
         &format!(
@@ -459,6 +508,39 @@ allowed = ["objects"]
         pushed.iter().any(|p| p.contains("\"record_id\":\"boom\"")),
         "kinto-redis pushed the rolled-back write before commit: {pushed:?}"
     );
+
+    // The worker's metrics, once its deliveries are done, count what this test did: five
+    // committed events (bucket, collection, record, update, the merged batch), each for
+    // send_email, the three record events for `redis` and `objects`.
+    let ok = |listener: &str| {
+        format!("wasm_listeners_deliveries_total{{listener=\"{listener}\",result=\"ok\"}}")
+    };
+    let expected = [
+        (ok("send_email"), 5.0),
+        (ok("redis"), 3.0),
+        (ok("objects"), 3.0),
+    ];
+    let deadline = Instant::now() + WAIT;
+    let m = loop {
+        let m = metrics(runtime.worker_metrics);
+        if expected.iter().all(|(k, v)| m.get(k) == Some(v)) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "deliveries not all ok: {m:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        m["wasm_listeners_events_received_total{via=\"runtime-input\"}"], 5.0,
+        "{m:#?}"
+    );
+    let calls = "wasm_listeners_calls_total{listener=\"send_email\",mode=\"async\",outcome=\"ok\"}";
+    assert_eq!(m[calls], 5.0, "{m:#?}");
+    assert_eq!(
+        m["wasm_listeners_queue_depth{input=\"runtime\"}"], 0.0,
+        "{m:#?}"
+    );
+    assert_eq!(m["wasm_listeners_instances_in_use"], 0.0, "{m:#?}");
+    assert!(m["wasm_listeners_fuel_consumed_total{listener=\"objects\"}"] > 0.0);
 }
 
 /// The async half through the runtime's HTTP API, for a runtime on its embedded defaults

@@ -74,6 +74,7 @@ pub(super) async fn post_events(
         events: Vec::with_capacity(events.len()),
     };
     for incoming in &events {
+        state.metrics.metrics.event_received("http");
         let mut run = state.dispatcher.run_sync(incoming, Source::Http).await;
         let (mut enqueued, mut enqueue_error) = (0, None);
         if let (Phase::AfterCommit, Some(enqueuer)) = (incoming.phase, &state.enqueuer) {

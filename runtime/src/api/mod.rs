@@ -5,14 +5,17 @@
 //! - `mod.rs`: the router, its state, body limit and token check.
 //! - `events.rs`: `POST /v1/events`.
 //! - `deliveries.rs`: dead letters, pending retries and rejected entries, for operators.
+//! - `metrics.rs`: `GET /metrics` (Prometheus text), on `serve` and on `worker`.
 //! - `error.rs`: [`ApiError`], the one error type.
 
 mod deliveries;
 mod error;
 mod events;
+mod metrics;
 
 pub(crate) use deliveries::Deliveries;
 use error::ApiError;
+pub(crate) use metrics::{metrics_router, MetricsSource};
 
 use crate::config::Secret;
 use crate::delivery::Enqueuer;
@@ -38,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) operator_token: Option<Secret>,
     /// Largest body any route accepts.
     pub(crate) max_body_bytes: usize,
+    /// What `GET /metrics` reads.
+    pub(crate) metrics: Arc<MetricsSource>,
 }
 
 /// The API's routes over `state`.
@@ -74,7 +79,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             limit_body,
         ))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(metrics_router(state.metrics.clone()))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -105,17 +111,24 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = &state.operator_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.expose().as_bytes())) {
-            return Err(ApiError::Unauthorized);
-        }
-    }
+    check_token(state.operator_token.as_ref(), &request)?;
     Ok(next.run(request).await)
+}
+
+/// Refuses a request without `Authorization: Bearer <token>` when a token is required.
+fn check_token(token: Option<&Secret>, request: &Request) -> Result<(), ApiError> {
+    let Some(token) = token else {
+        return Ok(());
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| same_secret(g.as_bytes(), token.expose().as_bytes())) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
 }
 
 /// Compares without stopping at the first difference, so timing does not tell how much of

@@ -222,6 +222,11 @@ impl DeliveryQueue for EmbeddedDelivery {
             .map(|r| from_json(r))
             .collect()
     }
+
+    async fn depth(&self, input: Input) -> Result<u64, QueueError> {
+        let depth = self.store.delivery_depth(input.as_str()).await;
+        depth.map_err(queue_error)
+    }
 }
 
 fn pending_row(p: &Pending) -> Result<crate::store::PendingRow, QueueError> {

@@ -690,4 +690,20 @@ impl DeliveryQueue for RedisDelivery {
         let found: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
         found.iter().flatten().map(|json| from_json(json)).collect()
     }
+
+    async fn depth(&self, input: Input) -> Result<u64, QueueError> {
+        // The stream keeps its entries until they are acknowledged; kinto-redis's list
+        // holds those not moved into it yet. Both keys share one slot.
+        let keys = self.keys(input);
+        let mut pipe = redis::pipe();
+        pipe.cmd("XLEN").arg(&keys.stream);
+        if let Some(list) = &keys.list {
+            pipe.cmd("LLEN").arg(list);
+        }
+        let lengths: Vec<u64> = self
+            .run_pipe(&pipe)
+            .await
+            .map_err(|e| QueueError(e.to_string()))?;
+        Ok(lengths.iter().sum())
+    }
 }

@@ -113,4 +113,7 @@ pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
 
     /// `listener`'s pending deliveries (retries waiting), at most `max`, soonest first.
     async fn pending(&self, listener: &str, max: usize) -> Result<Vec<Pending>, QueueError>;
+
+    /// How many entries `input` holds, taken or not (for metrics).
+    async fn depth(&self, input: Input) -> Result<u64, QueueError>;
 }

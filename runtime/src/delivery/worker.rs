@@ -9,9 +9,10 @@ use super::records::{
     FORMAT_VERSION,
 };
 use super::schedule::{Clock, RetrySchedule, CAPACITY_PAUSE};
-use crate::dispatch::Route;
+use crate::dispatch::{record_calls, Route};
 use crate::engine::{CallReport, Outcome};
 use crate::event::{self, Delivery, Event, Incoming, Input, Source};
+use crate::metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +92,7 @@ pub struct Worker {
     settings: WorkerSettings,
     clock: Arc<dyn Clock>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 /// One delivery to run: a listener, the event, and where it stands.
@@ -155,6 +157,7 @@ impl Worker {
         routes: Vec<AsyncRoute>,
         settings: WorkerSettings,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Worker {
         let mut inputs = Vec::new();
         for input in routes.iter().flat_map(|r| r.inputs.iter().copied()) {
@@ -170,6 +173,7 @@ impl Worker {
             settings,
             clock,
             in_flight,
+            metrics,
         }
     }
 
@@ -231,7 +235,9 @@ impl Worker {
                 .take(input, batch, self.settings.claim_idle)
                 .await?;
             report.entries += entries.len();
+            let via = format!("{input}-input");
             for entry in entries {
+                self.metrics.event_received(&via);
                 self.fan_out(entry, &mut jobs, &mut settlement);
             }
         }
@@ -268,6 +274,7 @@ impl Worker {
             Ok(incoming) => incoming,
             Err(reason) => {
                 tracing::warn!(input = %entry.input, entry = %entry.id, %reason, "input entry rejected");
+                self.metrics.rejected(entry.input.as_str());
                 settlement.rejected.push(Rejected::new(&entry, reason, now));
                 return;
             }
@@ -385,6 +392,7 @@ impl Worker {
         for (job, reports) in jobs.into_iter().zip(results) {
             // A task that panicked: treated as a trap of its first part.
             let reports = reports.unwrap_or_default();
+            record_calls(&self.metrics, "async", &reports);
             self.settle_job(job, &reports, settlement, report);
         }
     }
@@ -410,6 +418,7 @@ impl Worker {
         tracing::debug!(listener = name, delivery = %job.origin.id(), attempt = job.delivery.attempt, %outcome, "delivery ran");
         if outcome.is_ok() {
             report.ok += 1;
+            self.metrics.delivery(name, "ok");
             if let Origin::Retry(pending) = job.origin {
                 settlement.done.push((pending.listener, pending.id));
             }
@@ -422,6 +431,7 @@ impl Worker {
         if outcome == Outcome::Capacity {
             pending.due_ms = now + millis(CAPACITY_PAUSE);
             report.scheduled += 1;
+            self.metrics.delivery(name, "retry");
             settlement.retry.push(pending);
             return;
         }
@@ -435,6 +445,7 @@ impl Worker {
                 pending.attempt += 1;
                 pending.due_ms = now + millis(pause);
                 report.scheduled += 1;
+                self.metrics.delivery(name, "retry");
                 settlement.retry.push(pending);
             }
             None => {
@@ -445,6 +456,7 @@ impl Worker {
                 };
                 pending.attempt += 1;
                 report.dead += 1;
+                self.metrics.delivery(name, "dead");
                 tracing::warn!(listener = name, delivery = %pending.id, ?reason, %outcome, "delivery parked as a dead letter");
                 settlement.dead.push(DeadLetter {
                     pending,

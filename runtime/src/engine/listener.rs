@@ -221,6 +221,7 @@ impl Listener {
     async fn run(&self, part: Part, export: Export) -> CallReport {
         let started = Instant::now();
         let deadline = started + self.limits.deadline;
+        let _alive = self.engine.instance_alive();
         let mut store = self.store(deadline);
         let work = async {
             limit(&mut store, &self.limits)?;

@@ -30,7 +30,7 @@ pub use outcome::{CallReport, ErrorKind, Outcome};
 use crate::bindings::ListenerPre;
 use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
 use state::HostState;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
@@ -95,6 +95,8 @@ pub struct Engine {
     linker: Arc<Linker<HostState>>,
     config: EngineConfig,
     _ticker: Arc<EpochTicker>,
+    /// Instances alive now (calls in flight), for metrics.
+    in_use: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -120,12 +122,24 @@ impl Engine {
             linker: Arc::new(linker),
             config,
             _ticker: Arc::new(ticker),
+            in_use: Arc::default(),
         })
     }
 
     /// The engine's settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Listener instances alive now: calls in flight.
+    pub fn instances_in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
+    /// Counts one instance alive until the guard is dropped.
+    pub(crate) fn instance_alive(&self) -> InstanceAlive {
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+        InstanceAlive(self.in_use.clone())
     }
 
     /// The wasmtime engine underneath, configured as above (pooling allocator, fuel,
@@ -170,6 +184,15 @@ impl Engine {
 
     fn bind(&self, c: &LoadedComponent, spec: ListenerSpec, caps: Capabilities) -> Listener {
         Listener::new(self.clone(), c.pre.clone(), spec, caps)
+    }
+}
+
+/// One instance counted in [`Engine::instances_in_use`] while this lives.
+pub(crate) struct InstanceAlive(Arc<AtomicUsize>);
+
+impl Drop for InstanceAlive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

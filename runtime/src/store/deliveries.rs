@@ -278,6 +278,19 @@ impl Store {
         })
         .await
     }
+
+    /// How many entries `input` holds, taken or not.
+    pub(crate) async fn delivery_depth(&self, input: &str) -> Result<u64, StoreError> {
+        let input = input.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM delivery_entries WHERE input = ?1",
+                [input],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
 }
 
 fn put_pending(tx: &Transaction<'_>, rows: &[PendingRow]) -> rusqlite::Result<()> {

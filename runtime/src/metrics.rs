@@ -1,0 +1,245 @@
+//! [`Metrics`]: what the runtime counts, rendered as Prometheus text (OpenMetrics) for
+//! `GET /metrics` on `serve` and on `worker`. The only module that names
+//! `prometheus-client`; callers record with plain names and numbers.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `wasm_listeners_events_received_total` | `via` (`http`, `runtime-input`, `kinto-redis-input`) | events posted, input entries taken |
+//! | `wasm_listeners_calls_total` | `listener`, `mode`, `outcome` | listener calls (parts), sync and async |
+//! | `wasm_listeners_fuel_consumed_total` | `listener` | fuel the calls burnt |
+//! | `wasm_listeners_call_duration_seconds` | `listener` | histogram of call durations |
+//! | `wasm_listeners_deliveries_total` | `listener`, `result` (`ok`, `retry`, `dead`) | async deliveries settled: done, scheduled again (a retry), parked |
+//! | `wasm_listeners_rejected_total` | `input` | input entries rejected (not an event) |
+//! | `wasm_listeners_queue_depth` | `input` | entries an input holds, at scrape time |
+//! | `wasm_listeners_instances_in_use` | | listener instances alive, at scrape time |
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+/// Call-duration buckets: 100 µs, then ×4 up to ~26 s.
+const DURATION_BUCKETS: (f64, f64, u16) = (0.000_1, 4.0, 10);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Via {
+    via: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    listener: String,
+    mode: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    listener: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InputLabel {
+    input: String,
+}
+
+/// The runtime's metrics. One per process, shared (`Arc`) by the API and the worker.
+pub(crate) struct Metrics {
+    registry: Registry,
+    events: Family<Via, Counter>,
+    calls: Family<CallLabels, Counter>,
+    fuel: Family<ListenerLabel, Counter>,
+    durations: Family<ListenerLabel, Histogram>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    rejected: Family<InputLabel, Counter>,
+    depth: Family<InputLabel, Gauge>,
+    instances: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics { .. }")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("wasm_listeners");
+        let durations = Family::<ListenerLabel, Histogram>::new_with_constructor(|| {
+            let (start, factor, count) = DURATION_BUCKETS;
+            Histogram::new(exponential_buckets(start, factor, count))
+        });
+        let metrics = Metrics {
+            registry: Registry::default(),
+            events: Family::default(),
+            calls: Family::default(),
+            fuel: Family::default(),
+            durations,
+            deliveries: Family::default(),
+            rejected: Family::default(),
+            depth: Family::default(),
+            instances: Gauge::default(),
+        };
+        let m = &metrics;
+        registry.register(
+            "events_received",
+            "Events posted and input entries taken",
+            m.events.clone(),
+        );
+        registry.register(
+            "calls",
+            "Listener calls (parts), sync and async, by outcome",
+            m.calls.clone(),
+        );
+        registry.register(
+            "fuel_consumed",
+            "Fuel burnt by listener calls",
+            m.fuel.clone(),
+        );
+        registry.register(
+            "call_duration_seconds",
+            "Listener call durations",
+            m.durations.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Async deliveries settled: ok, retry (scheduled again) or dead",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Input entries rejected as not an event",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Entries an input holds, at scrape time",
+            m.depth.clone(),
+        );
+        registry.register(
+            "instances_in_use",
+            "Listener instances alive, at scrape time",
+            m.instances.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// An event posted (`http`) or an input entry taken (`runtime-input`, ...).
+    pub(crate) fn event_received(&self, via: &str) {
+        self.events
+            .get_or_create(&Via {
+                via: via.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One listener call (a part) ended with `outcome` after burning `fuel`.
+    pub(crate) fn call(
+        &self,
+        listener: &str,
+        mode: &str,
+        outcome: &str,
+        fuel: u64,
+        took: Duration,
+    ) {
+        let labels = CallLabels {
+            listener: listener.to_owned(),
+            mode: mode.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.calls.get_or_create(&labels).inc();
+        let listener = ListenerLabel {
+            listener: listener.to_owned(),
+        };
+        self.fuel.get_or_create(&listener).inc_by(fuel);
+        self.durations
+            .get_or_create(&listener)
+            .observe(took.as_secs_f64());
+    }
+
+    /// An async delivery settled: `ok`, `retry` or `dead`.
+    pub(crate) fn delivery(&self, listener: &str, result: &str) {
+        let labels = DeliveryLabels {
+            listener: listener.to_owned(),
+            result: result.to_owned(),
+        };
+        self.deliveries.get_or_create(&labels).inc();
+    }
+
+    /// An input entry rejected.
+    pub(crate) fn rejected(&self, input: &str) {
+        let input = InputLabel {
+            input: input.to_owned(),
+        };
+        self.rejected.get_or_create(&input).inc();
+    }
+
+    /// The text for `GET /metrics`, with the gauges read now: each input's depth and the
+    /// instances in use.
+    pub(crate) fn render(&self, depths: &[(String, u64)], instances: usize) -> String {
+        for (input, depth) in depths {
+            let input = InputLabel {
+                input: input.clone(),
+            };
+            self.depth
+                .get_or_create(&input)
+                .set(i64::try_from(*depth).unwrap_or(i64::MAX));
+        }
+        self.instances
+            .set(i64::try_from(instances).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The content type of [`Metrics::render`]'s text.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_what_was_recorded() {
+        let m = Metrics::new();
+        m.event_received("http");
+        m.call("notify", "sync", "ok", 1234, Duration::from_millis(2));
+        m.call("notify", "sync", "ok", 1000, Duration::from_millis(3));
+        m.delivery("notify", "retry");
+        m.rejected("kinto-redis");
+        let text = m.render(&[("runtime".into(), 7)], 3);
+        for line in [
+            "wasm_listeners_events_received_total{via=\"http\"} 1",
+            "wasm_listeners_calls_total{listener=\"notify\",mode=\"sync\",outcome=\"ok\"} 2",
+            "wasm_listeners_fuel_consumed_total{listener=\"notify\"} 2234",
+            "wasm_listeners_call_duration_seconds_count{listener=\"notify\"} 2",
+            "wasm_listeners_deliveries_total{listener=\"notify\",result=\"retry\"} 1",
+            "wasm_listeners_rejected_total{input=\"kinto-redis\"} 1",
+            "wasm_listeners_queue_depth{input=\"runtime\"} 7",
+            "wasm_listeners_instances_in_use 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
