@@ -9,6 +9,7 @@
 
 use crate::engine::{CallReport, Listener, Outcome};
 use crate::event::{Action, Delivery, Incoming, Phase, Source};
+use crate::invocations::Recorder;
 use crate::metrics::Metrics;
 use serde::Serialize;
 use std::sync::Arc;
@@ -81,16 +82,22 @@ pub(crate) struct EventRun {
 }
 
 /// The configured listeners, split by mode, in configuration order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Dispatcher {
     sync: Vec<Route>,
     metrics: Arc<Metrics>,
+    recorder: Recorder,
 }
 
 impl Dispatcher {
-    /// A dispatcher over the sync listeners, in order, counting their calls in `metrics`.
-    pub(crate) fn new(sync: Vec<Route>, metrics: Arc<Metrics>) -> Dispatcher {
-        Dispatcher { sync, metrics }
+    /// A dispatcher over the sync listeners, in order, counting their calls in `metrics`
+    /// and recording them with `recorder`.
+    pub(crate) fn new(sync: Vec<Route>, metrics: Arc<Metrics>, recorder: Recorder) -> Dispatcher {
+        Dispatcher {
+            sync,
+            metrics,
+            recorder,
+        }
     }
 
     /// Runs the sync listeners an event is for.
@@ -110,6 +117,7 @@ impl Dispatcher {
         for route in routes.filter(|r| r.wants(event.action, &event.resource_name)) {
             let reports = route.listener.deliver(event, &delivery).await;
             record_calls(&self.metrics, "sync", &reports);
+            self.recorder.record("sync", &delivery, &reports);
             let listener_run = summarise(route.listener.name(), &reports, &delivery);
             let outcome = listener_run.outcome.clone();
             run.listeners.push(listener_run);

@@ -16,6 +16,8 @@
 //! - `delivery`: async listeners: the durable queue's interface, the worker, retries, dead
 //!   letters.
 //! - `dispatch`: which listeners an event goes to, in which order, and the verdict.
+//! - `invocations`: the invocation log: every call's record, written in batches off the
+//!   hot path, queried by listener, outcome, event id and time.
 //! - `engine`: the wasmtime engine, component checks, listeners, calls and their
 //!   [`Outcome`]; owns each call's store and the linker.
 //! - `host`: the capabilities a guest imports (`email`, `queue`, `log`, `settings`), each
@@ -35,7 +37,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> delivery -> dispatch -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics} -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> invocations -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics} -> address`
 
 mod address;
 mod api;
@@ -48,6 +50,7 @@ mod dispatch;
 mod engine;
 mod event;
 mod host;
+mod invocations;
 mod limits;
 mod metrics;
 mod policy;
@@ -76,6 +79,10 @@ pub use event::{
 pub use host::{
     Email, EmailBackend, EmailBackendError, LogLevel, LogLine, LogStream, QueueBackend,
     QueueBackendError, QueuePush, RecordOnly,
+};
+pub use invocations::{
+    Invocation, InvocationError, InvocationQuery, InvocationStore, INVOCATION_VERSION,
+    MAX_QUERY_LIMIT,
 };
 pub use limits::{LimitError, Limits};
 pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};

@@ -13,6 +13,7 @@ use crate::dispatch::{Dispatcher, Route};
 use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
 use crate::event::Input;
 use crate::host::{EmailBackend, QueueBackend};
+use crate::invocations::{InvocationSettings, InvocationStore, Recorder};
 use crate::metrics::Metrics;
 use crate::policy::{EmailPolicy, QueuePolicy};
 use crate::store::Store;
@@ -38,6 +39,8 @@ impl Service {
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let listeners = Listeners::set_up(config).await?;
         let metrics = Arc::new(Metrics::new());
+        let log = Service::invocation_store(config)?;
+        let recorder = recorder(config, log.clone());
         let (queue, worker) = if listeners.asynchronous.is_empty() {
             (None, None)
         } else if config.delivery_redis().is_none() {
@@ -47,7 +50,8 @@ impl Service {
             let queue: Arc<dyn DeliveryQueue> = Arc::new(embedded);
             let routes = listeners.asynchronous.clone();
             let clock = Arc::new(SystemClock);
-            let w = worker(config, routes, queue.clone(), clock, metrics.clone())?;
+            let (m, r) = (metrics.clone(), recorder.clone());
+            let w = worker(config, routes, queue.clone(), clock, m, r)?;
             (Some(queue), Some(w))
         } else {
             (Some(Service::delivery_queue(config)?), None)
@@ -82,7 +86,8 @@ impl Service {
             None => (None, None),
         };
         let state = AppState {
-            dispatcher: Dispatcher::new(listeners.sync, metrics),
+            dispatcher: Dispatcher::new(listeners.sync, metrics, recorder),
+            invocations: log.map(|log| (log, listener_names(config))),
             metrics: Arc::new(metrics_source),
             enqueuer,
             deliveries,
@@ -113,14 +118,33 @@ impl Service {
             bail!("no listener is mode = \"async\": the worker has nothing to run");
         };
         let metrics = Arc::new(Metrics::new());
+        let recorder = recorder(config, Service::invocation_store(config)?);
         let source = MetricsSource {
             metrics: metrics.clone(),
             engine: listeners.engine.clone(),
             queue: Some((queue.clone(), listeners.inputs())),
             token: None,
         };
-        let worker = worker(config, listeners.asynchronous, queue, clock, metrics)?;
+        let routes = listeners.asynchronous;
+        let worker = worker(config, routes, queue, clock, metrics, recorder)?;
         Ok((worker, source))
+    }
+
+    /// Where the invocation log is kept: Redis when one is configured, else the embedded
+    /// store; none when `[invocations] enabled = false`.
+    pub fn invocation_store(config: &Config) -> anyhow::Result<Option<Arc<dyn InvocationStore>>> {
+        if !config.invocations.enabled {
+            return Ok(None);
+        }
+        let store: Arc<dyn InvocationStore> = match config.delivery_redis() {
+            Some((url, cluster)) => Arc::new(RedisDelivery::new(
+                url,
+                cluster,
+                &config.delivery.kinto_redis_list,
+            )?),
+            None => Arc::new(EmbeddedDelivery::new(Store::open(config.store_path())?)),
+        };
+        Ok(Some(store))
     }
 
     /// The durable queue alone (to list and replay dead letters): on Redis when one is
@@ -184,6 +208,7 @@ fn worker(
     queue: Arc<dyn DeliveryQueue>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    recorder: Recorder,
 ) -> anyhow::Result<Worker> {
     let d = &config.delivery;
     let mut settings = WorkerSettings {
@@ -202,6 +227,7 @@ fn worker(
         settings.clone(),
         clock.clone(),
         metrics.clone(),
+        Recorder::disabled(),
     );
     let min = probe.min_claim_idle();
     settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
@@ -212,7 +238,30 @@ fn worker(
         Some(set) => set,
         None => min,
     };
-    Ok(Worker::new(queue, routes, settings, clock, metrics))
+    Ok(Worker::new(
+        queue, routes, settings, clock, metrics, recorder,
+    ))
+}
+
+/// The recorder writing to `log` with the configuration's retention; one that keeps
+/// nothing without a log.
+fn recorder(config: &Config, log: Option<Arc<dyn InvocationStore>>) -> Recorder {
+    let Some(log) = log else {
+        return Recorder::disabled();
+    };
+    let c = &config.invocations;
+    let settings = InvocationSettings {
+        max_age: c.max_age,
+        max_per_listener: c.max_per_listener,
+        log_bytes: c.log_bytes,
+        listeners: listener_names(config),
+    };
+    Recorder::start(log, settings)
+}
+
+/// Every configured listener's name.
+fn listener_names(config: &Config) -> Vec<String> {
+    config.listeners.iter().map(|l| l.name.clone()).collect()
 }
 
 /// The operator token `GET /metrics` requires when served on `listen` off loopback (then

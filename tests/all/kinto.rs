@@ -150,6 +150,23 @@ fn metrics(address: SocketAddr) -> HashMap<String, f64> {
     samples
 }
 
+/// `GET /v1/invocations?QUERY` on the runtime, waiting until it answers at least `count`
+/// records (the log is written in batches, off the calls' path).
+async fn invocations(address: SocketAddr, query: &str, count: usize) -> Vec<Value> {
+    let path = format!("/v1/invocations?{query}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, text) = exchange(address, "GET", &path, &[], &[]);
+        assert_eq!(status, 200, "{text}");
+        let found: Vec<Value> = serde_json::from_str(&text).unwrap();
+        if found.len() >= count {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{path}: {found:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A GET's status, or `None` when nothing listens.
 fn exchange_ok(address: SocketAddr, path: &str) -> Option<u16> {
     std::net::TcpStream::connect(address).ok()?;
@@ -541,6 +558,16 @@ allowed = ["objects"]
     );
     assert_eq!(m["wasm_listeners_instances_in_use"], 0.0, "{m:#?}");
     assert!(m["wasm_listeners_fuel_consumed_total{listener=\"objects\"}"] > 0.0);
+
+    // Every worker writes the invocation log to Redis; `serve` reads it there.
+    let calls = invocations(runtime.address, "listener=objects", 3).await;
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["mode"] == "async" && c["outcome"] == "ok"),
+        "{calls:#?}"
+    );
 }
 
 /// The async half through the runtime's HTTP API, for a runtime on its embedded defaults

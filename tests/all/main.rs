@@ -16,6 +16,7 @@ mod embedded;
 mod errors;
 mod helpers;
 mod http;
+mod invocations;
 mod kinto;
 mod layering;
 mod limits;

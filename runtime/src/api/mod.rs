@@ -5,12 +5,14 @@
 //! - `mod.rs`: the router, its state, body limit and token check.
 //! - `events.rs`: `POST /v1/events`.
 //! - `deliveries.rs`: dead letters, pending retries and rejected entries, for operators.
+//! - `invocations.rs`: `GET /v1/invocations`, the invocation log, for operators.
 //! - `metrics.rs`: `GET /metrics` (Prometheus text), on `serve` and on `worker`.
 //! - `error.rs`: [`ApiError`], the one error type.
 
 mod deliveries;
 mod error;
 mod events;
+mod invocations;
 mod metrics;
 
 pub(crate) use deliveries::Deliveries;
@@ -20,6 +22,7 @@ pub(crate) use metrics::{metrics_router, MetricsSource};
 use crate::config::Secret;
 use crate::delivery::Enqueuer;
 use crate::dispatch::Dispatcher;
+use crate::invocations::InvocationStore;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -43,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     /// What `GET /metrics` reads.
     pub(crate) metrics: Arc<MetricsSource>,
+    /// The invocation log and every listener's name, when it is kept.
+    pub(crate) invocations: Option<(Arc<dyn InvocationStore>, Vec<String>)>,
 }
 
 /// The API's routes over `state`.
@@ -63,6 +68,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/listeners/{listener}/pending",
             get(deliveries::list_pending),
         )
+        .route("/v1/invocations", get(invocations::list))
         .route(
             "/v1/inputs/{input}/rejected",
             get(deliveries::list_rejected).delete(deliveries::purge_rejected),

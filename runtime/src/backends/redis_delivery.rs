@@ -13,6 +13,7 @@
 //! | `{wasm-listeners:listener:NAME}:v1:pending` | sorted set | a listener's pending deliveries by due time (ms); a taken one is leased by moving its score to the lease's end |
 //! | `{wasm-listeners:listener:NAME}:v1:deliveries` | hash | delivery id -> pending delivery (JSON) |
 //! | `{wasm-listeners:listener:NAME}:v1:dead` | hash | delivery id -> dead letter (JSON); `:dead:order` (sorted set by time) bounds it, `:dead:dropped` counts the dropped |
+//! | `{wasm-listeners:listener:NAME}:v1:invocations` | sorted set | the listener's invocation log: records (JSON, `invocations::Invocation`, unique by their `id`) by end time (ms) |
 //!
 //! Both streams are read by the consumer group `wasm-listeners` (`XREADGROUP`); an entry
 //! is acknowledged and deleted (`XACK` + `XDEL`) once its outcomes are kept, and one that
@@ -28,6 +29,7 @@ use crate::delivery::{
     RawEntry, Rejected, Settlement, FORMAT_VERSION,
 };
 use crate::event::{Input, Source};
+use crate::invocations::{Invocation, InvocationError, InvocationQuery, InvocationStore};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{Pipeline, RedisError, Value};
 use std::collections::BTreeMap;
@@ -113,6 +115,7 @@ struct ListenerKeys {
     dead: String,
     dead_order: String,
     dead_dropped: String,
+    invocations: String,
 }
 
 impl ListenerKeys {
@@ -124,6 +127,7 @@ impl ListenerKeys {
             dead: format!("{tag}:dead"),
             dead_order: format!("{tag}:dead:order"),
             dead_dropped: format!("{tag}:dead:dropped"),
+            invocations: format!("{tag}:invocations"),
         }
     }
 }
@@ -705,5 +709,94 @@ impl DeliveryQueue for RedisDelivery {
             .await
             .map_err(|e| QueueError(e.to_string()))?;
         Ok(lengths.iter().sum())
+    }
+}
+
+/// How many records of one listener a query reads at most to apply its filters.
+const INVOCATION_SCAN: usize = 10_000;
+
+#[async_trait::async_trait]
+impl InvocationStore for RedisDelivery {
+    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
+        // One pipeline per listener: its keys share a slot.
+        let mut by_listener: BTreeMap<&str, Vec<&Invocation>> = BTreeMap::new();
+        for r in records {
+            by_listener.entry(r.listener.as_str()).or_default().push(r);
+        }
+        for (listener, records) in by_listener {
+            let key = ListenerKeys::of(listener).invocations;
+            let mut pipe = redis::pipe();
+            for r in records {
+                let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
+                pipe.cmd("ZADD").arg(&key).arg(r.at_ms).arg(json).ignore();
+            }
+            self.run_pipe::<()>(&pipe)
+                .await
+                .map_err(|e| InvocationError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        query: &InvocationQuery,
+        listeners: &[String],
+    ) -> Result<Vec<Invocation>, InvocationError> {
+        let names: Vec<&str> = match &query.listener {
+            Some(one) => vec![one.as_str()],
+            None => listeners.iter().map(String::as_str).collect(),
+        };
+        let limit = query.capped_limit();
+        let mut found = Vec::new();
+        for name in names {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(ListenerKeys::of(name).invocations)
+                .arg(query.until_ms.map_or("+inf".to_owned(), |u| u.to_string()))
+                .arg(query.since_ms.map_or("-inf".to_owned(), |s| s.to_string()))
+                .arg("BYSCORE")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(INVOCATION_SCAN);
+            let records: Vec<Vec<u8>> = self
+                .query(&cmd)
+                .await
+                .map_err(|e| InvocationError(e.to_string()))?;
+            for json in records {
+                let record: Invocation =
+                    serde_json::from_slice(&json).map_err(|e| InvocationError(e.to_string()))?;
+                if query.matches(&record) {
+                    found.push(record);
+                }
+            }
+        }
+        found.sort_by_key(|r| std::cmp::Reverse((r.at_ms, r.id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn prune(
+        &self,
+        before_ms: u64,
+        max_per_listener: usize,
+        listeners: &[String],
+    ) -> Result<usize, InvocationError> {
+        let mut pruned = 0;
+        let keep = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
+        for name in listeners {
+            let key = ListenerKeys::of(name).invocations;
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(&key)
+                .arg("-inf")
+                .arg(format!("({before_ms}"));
+            pipe.cmd("ZREMRANGEBYRANK").arg(&key).arg(0).arg(-keep - 1);
+            let (old, over): (usize, usize) = self
+                .run_pipe(&pipe)
+                .await
+                .map_err(|e| InvocationError(e.to_string()))?;
+            pruned += old + over;
+        }
+        Ok(pruned)
     }
 }

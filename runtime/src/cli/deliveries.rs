@@ -90,7 +90,7 @@ fn queue(config: &Path) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
     Service::delivery_queue(&Config::load(config)?)
 }
 
-fn print_lines<T: serde::Serialize>(records: &[T]) -> anyhow::Result<()> {
+pub(super) fn print_lines<T: serde::Serialize>(records: &[T]) -> anyhow::Result<()> {
     for record in records {
         println!("{}", serde_json::to_string(record)?);
     }

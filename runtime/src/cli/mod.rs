@@ -5,6 +5,7 @@
 
 mod check;
 mod deliveries;
+mod invocations;
 mod invoke;
 mod queue;
 mod report;
@@ -41,6 +42,8 @@ enum Command {
     /// pending retries.
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCommand),
+    /// Print the invocation log (every listener call), newest first, filtered.
+    Invocations(invocations::InvocationsArgs),
 }
 
 /// Runs the parsed command line.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Deliveries(command) => deliveries::run(command).await,
+            Command::Invocations(args) => invocations::run(args).await,
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))

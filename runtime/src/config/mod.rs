@@ -12,12 +12,14 @@
 //! - `secret.rs`: [`Secret`].
 
 mod delivery;
+mod invocations;
 mod listener;
 mod secret;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use delivery::{DeliveryConfig, DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
+pub(crate) use invocations::InvocationsConfig;
 pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
@@ -140,6 +142,9 @@ pub struct Config {
     /// `[delivery]`: the durable queue of async listeners.
     #[serde(default)]
     pub(crate) delivery: DeliveryConfig,
+    /// `[invocations]`: the invocation log.
+    #[serde(default)]
+    pub(crate) invocations: InvocationsConfig,
     /// `[[listener]]` blocks, in order: sync listeners run in this order.
     #[serde(default, rename = "listener")]
     pub(crate) listeners: Vec<ListenerConfig>,

@@ -12,6 +12,7 @@ use super::schedule::{Clock, RetrySchedule, CAPACITY_PAUSE};
 use crate::dispatch::{record_calls, Route};
 use crate::engine::{CallReport, Outcome};
 use crate::event::{self, Delivery, Event, Incoming, Input, Source};
+use crate::invocations::Recorder;
 use crate::metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +94,7 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     in_flight: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
+    recorder: Recorder,
 }
 
 /// One delivery to run: a listener, the event, and where it stands.
@@ -158,6 +160,7 @@ impl Worker {
         settings: WorkerSettings,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        recorder: Recorder,
     ) -> Worker {
         let mut inputs = Vec::new();
         for input in routes.iter().flat_map(|r| r.inputs.iter().copied()) {
@@ -174,6 +177,7 @@ impl Worker {
             clock,
             in_flight,
             metrics,
+            recorder,
         }
     }
 
@@ -393,6 +397,7 @@ impl Worker {
             // A task that panicked: treated as a trap of its first part.
             let reports = reports.unwrap_or_default();
             record_calls(&self.metrics, "async", &reports);
+            self.recorder.record("async", &job.delivery, &reports);
             self.settle_job(job, &reports, settlement, report);
         }
     }

@@ -9,7 +9,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
 /// The migrations, in order. Version 1: the embedded queues. Version 2: the durable
-/// queue of async deliveries (`deliveries.rs`).
+/// queue of async deliveries (`deliveries.rs`). Version 3: the invocation log
+/// (`invocations.rs`).
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: queues. `id` orders items: a pop takes the smallest id of its queue (FIFO, as a
     // `BRPOP` consumer sees an `LPUSH`ed list). AUTOINCREMENT never reuses an id, so an
@@ -63,6 +64,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
          count INTEGER NOT NULL,
          PRIMARY KEY (kind, name)
      );",
+    // 3: the invocation log: one row per listener call, its record as versioned JSON
+    // (`invocations::Invocation`), with the columns queries filter on.
+    "CREATE TABLE invocations (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         at_ms INTEGER NOT NULL,
+         listener TEXT NOT NULL,
+         outcome TEXT NOT NULL,
+         event_id TEXT NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX invocations_by_listener ON invocations (listener, at_ms);
+     CREATE INDEX invocations_by_event ON invocations (event_id);
+     CREATE INDEX invocations_by_time ON invocations (at_ms);",
 ];
 
 /// The schema version this build ends at.

@@ -10,12 +10,15 @@
 //! - `migrations.rs`: the numbered schema migrations, keyed by `PRAGMA user_version`.
 //! - `queue.rs`: the queues that take pushes when no Redis is configured.
 //! - `deliveries.rs`: the durable queue of async deliveries when no Redis is configured.
+//! - `invocations.rs`: the invocation log when no Redis is configured.
 
 mod deliveries;
+mod invocations;
 mod migrations;
 mod queue;
 
 pub(crate) use deliveries::{PendingRow, StoreSettlement};
+pub(crate) use invocations::InvocationFilter;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
