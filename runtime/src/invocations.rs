@@ -121,8 +121,13 @@ pub struct InvocationError(pub String);
 /// Where invocation records are kept.
 #[async_trait::async_trait]
 pub trait InvocationStore: Send + Sync + std::fmt::Debug {
-    /// Appends records.
-    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError>;
+    /// Appends records, then trims each of their listeners to its newest
+    /// `max_per_listener` (so a busy listener never holds more than that between prunes).
+    async fn append(
+        &self,
+        records: &[Invocation],
+        max_per_listener: usize,
+    ) -> Result<(), InvocationError>;
 
     /// The records `query` wants, newest first. `listeners` names every configured
     /// listener (a store keyed by listener reads theirs when the query names none).
@@ -254,7 +259,8 @@ async fn write_loop(
         match wait.await {
             Ok(0) => return,
             Ok(_) => {
-                if let Err(e) = store.append(&batch).await {
+                let appended = store.append(&batch, settings.max_per_listener).await;
+                if let Err(e) = appended {
                     tracing::warn!(error = %e, records = batch.len(), "invocation log: records dropped");
                 }
                 batch.clear();

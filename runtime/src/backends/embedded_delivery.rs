@@ -262,7 +262,11 @@ fn now_ms() -> i64 {
 
 #[async_trait::async_trait]
 impl InvocationStore for EmbeddedDelivery {
-    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
+    async fn append(
+        &self,
+        records: &[Invocation],
+        max_per_listener: usize,
+    ) -> Result<(), InvocationError> {
         let mut rows = Vec::with_capacity(records.len());
         for r in records {
             let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
@@ -275,7 +279,8 @@ impl InvocationStore for EmbeddedDelivery {
                 json,
             ));
         }
-        let appended = self.store.invocations_append(rows).await;
+        let max = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
+        let appended = self.store.invocations_append(rows, max).await;
         appended.map_err(|e| InvocationError(e.to_string()))
     }
 

@@ -19,10 +19,13 @@ pub(crate) struct InvocationFilter {
 }
 
 impl Store {
-    /// Appends records in one transaction.
+    /// Appends records and trims each of their listeners to about its newest
+    /// `max_per_listener` (records ending in the same millisecond as the cut stay), in one
+    /// transaction.
     pub(crate) async fn invocations_append(
         &self,
         rows: Vec<InvocationRow>,
+        max_per_listener: i64,
     ) -> Result<(), StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -33,6 +36,16 @@ impl Store {
                 )?;
                 for (at_ms, listener, outcome, event_id, record) in &rows {
                     insert.execute(params![at_ms, listener, outcome, event_id, record])?;
+                }
+                let listeners: std::collections::BTreeSet<&String> =
+                    rows.iter().map(|(_, l, ..)| l).collect();
+                let mut trim = tx.prepare_cached(
+                    "DELETE FROM invocations WHERE listener = ?1 AND at_ms < \
+                     (SELECT at_ms FROM invocations WHERE listener = ?1 \
+                      ORDER BY at_ms DESC LIMIT 1 OFFSET ?2)",
+                )?;
+                for listener in listeners {
+                    trim.execute(params![listener, max_per_listener])?;
                 }
             }
             tx.commit()
