@@ -156,23 +156,11 @@ impl Serve {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let up = std::net::TcpStream::connect(self.address).is_ok()
-                && exchange(self.address, "GET", "/healthz", &[], &[]).0 == 200;
-            if up {
-                return;
-            }
-            assert!(Instant::now() < deadline, "serve did not answer /healthz");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::http::wait_healthz(self.address);
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::http::kill(&mut self.child);
     }
 }
 

@@ -107,3 +107,30 @@ pub fn exchange(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Waits until a server on `address` answers `GET /healthz` with 200 (a `serve` process
+/// starting), for up to 30 s.
+pub fn wait_healthz(address: SocketAddr) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let up = TcpStream::connect(address).is_ok()
+            && exchange(address, "GET", "/healthz", &[], &[]).0 == 200;
+        if up {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{address} did not answer /healthz"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Kills a child process, if any, and waits for it (a crash, as far as its clients can
+/// tell).
+pub fn kill(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -6,7 +6,7 @@
 //! what must already be there without waiting.
 
 use crate::helpers;
-use crate::http::exchange;
+use crate::http::{exchange, kill};
 use crate::servers::kinto::Kinto;
 use crate::servers::postgres::Postgres;
 use crate::servers::redis::RedisServer;
@@ -84,11 +84,7 @@ retry_schedule = ["1s", "1s", "1s"]
             serve: Some(spawn("serve")),
             worker: with_worker.then(|| spawn("worker")),
         };
-        let deadline = Instant::now() + WAIT;
-        while exchange_ok(runtime.address, "/healthz") != Some(200) {
-            assert!(Instant::now() < deadline, "serve did not answer /healthz");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::http::wait_healthz(runtime.address);
         runtime
     }
 
@@ -98,20 +94,14 @@ retry_schedule = ["1s", "1s", "1s"]
 
     /// Kills `serve` (a crash, as far as Kinto can tell).
     fn stop_serve(&mut self) {
-        if let Some(mut child) = self.serve.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(&mut self.serve);
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.stop_serve();
-        if let Some(mut child) = self.worker.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(&mut self.serve);
+        kill(&mut self.worker);
     }
 }
 
@@ -167,10 +157,13 @@ async fn invocations(address: SocketAddr, query: &str, count: usize) -> Vec<Valu
     }
 }
 
-/// A GET's status, or `None` when nothing listens.
-fn exchange_ok(address: SocketAddr, path: &str) -> Option<u16> {
-    std::net::TcpStream::connect(address).ok()?;
-    Some(exchange(address, "GET", path, &[], &[]).0)
+/// The tutorial's `send-email` listener named `send_email`, in `mode`, writing from
+/// postmaster@localhost to `to` (and allowed to).
+fn send_email(mode: &str, to: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"send_email\"\ncomponent = {}\nmode = \"{mode}\"\n[listener.settings]\nfrom = \"postmaster@localhost\"\nrecipients = \"{to}\"\n[listener.email]\nallowed_senders = [\"postmaster@localhost\"]\nallowed_recipients = [\"{to}\"]\n",
+        guest("send-email")
+    )
 }
 
 fn guest(name: &str) -> String {
@@ -277,16 +270,7 @@ async fn sync_listeners_run_inside_kinto_requests_and_their_failures_fail_them()
     std::fs::create_dir(&inbox).unwrap();
     let smtp = SmtpServer::start_into(&inbox, None);
     let listeners = format!(
-        r#"
-[[listener]]
-name = "send_email"
-component = {send_email}
-[listener.settings]
-from = "postmaster@localhost"
-recipients = "sync@example.com"
-[listener.email]
-allowed_senders = ["postmaster@localhost"]
-allowed_recipients = ["sync@example.com"]
+        r#"{send_email}
 
 [[listener]]
 name = "refuse_groups"
@@ -304,7 +288,7 @@ resources = ["bucket"]
 fuel = 1000000000000
 deadline_ms = 3000
 "#,
-        send_email = guest("send-email"),
+        send_email = send_email("sync", "sync@example.com"),
         misbehave = guest("misbehave"),
         runaway = guest("runaway"),
     );
@@ -382,17 +366,7 @@ async fn async_listeners_get_committed_events_after_kinto_answered() {
     std::fs::create_dir(&inbox).unwrap();
     let smtp = SmtpServer::start_into(&inbox, Some(&gate));
     let listeners = format!(
-        r#"
-[[listener]]
-name = "send_email"
-component = {send_email}
-mode = "async"
-[listener.settings]
-from = "postmaster@localhost"
-recipients = "async@example.com"
-[listener.email]
-allowed_senders = ["postmaster@localhost"]
-allowed_recipients = ["async@example.com"]
+        r#"{send_email}
 
 [[listener]]
 name = "redis"
@@ -415,7 +389,7 @@ name = "objects"
 [listener.queue]
 allowed = ["objects"]
 "#,
-        send_email = guest("send-email"),
+        send_email = send_email("async", "async@example.com"),
         queue_forward = guest("queue-forward"),
         misbehave = guest("misbehave"),
     );
@@ -581,19 +555,9 @@ async fn async_listeners_on_the_embedded_defaults_through_the_http_api() {
     std::fs::create_dir(&inbox).unwrap();
     let smtp = SmtpServer::start_into(&inbox, None);
     let listeners = format!(
-        r#"
-[[listener]]
-name = "send_email"
-component = {send_email}
-mode = "async"
-[listener.settings]
-from = "postmaster@localhost"
-recipients = "embedded@example.com"
-[listener.email]
-allowed_senders = ["postmaster@localhost"]
-allowed_recipients = ["embedded@example.com"]
+        r#"{send_email}
 "#,
-        send_email = guest("send-email"),
+        send_email = send_email("async", "embedded@example.com"),
     );
     let runtime = Runtime::start(dir.path(), None, smtp.port(), &listeners, false);
     let kinto = Kinto::start(
