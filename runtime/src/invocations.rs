@@ -23,6 +23,10 @@ pub const INVOCATION_VERSION: u32 = 1;
 const QUEUE_CAPACITY: usize = 10_000;
 /// Records written at once at most.
 const BATCH: usize = 512;
+/// How long the writer lets records gather after the first of a batch: fewer, larger
+/// writes (on the embedded store, each is a write transaction that the calls' own queue
+/// pushes wait behind), at the price of a record showing up this much later.
+const LINGER: Duration = Duration::from_millis(50);
 /// How often the retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// The most records a query answers.
@@ -121,13 +125,8 @@ pub struct InvocationError(pub String);
 /// Where invocation records are kept.
 #[async_trait::async_trait]
 pub trait InvocationStore: Send + Sync + std::fmt::Debug {
-    /// Appends records, then trims each of their listeners to its newest
-    /// `max_per_listener` (so a busy listener never holds more than that between prunes).
-    async fn append(
-        &self,
-        records: &[Invocation],
-        max_per_listener: usize,
-    ) -> Result<(), InvocationError>;
+    /// Appends records.
+    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError>;
 
     /// The records `query` wants, newest first. `listeners` names every configured
     /// listener (a store keyed by listener reads theirs when the query names none).
@@ -242,11 +241,14 @@ async fn write_loop(
     settings: InvocationSettings,
 ) {
     let mut pruned_at = None::<tokio::time::Instant>;
+    let mut appended = 0;
+    let prune_after = (settings.max_per_listener / 10).max(100);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let due = pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
-        if due {
+        if due || appended >= prune_after {
             pruned_at = Some(tokio::time::Instant::now());
+            appended = 0;
             let before = now_ms().saturating_sub(millis(settings.max_age));
             let pruned = store
                 .prune(before, settings.max_per_listener, &settings.listeners)
@@ -259,8 +261,17 @@ async fn write_loop(
         match wait.await {
             Ok(0) => return,
             Ok(_) => {
-                let appended = store.append(&batch, settings.max_per_listener).await;
-                if let Err(e) = appended {
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(record) => batch.push(record),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                appended += batch.len();
+                if let Err(e) = store.append(&batch).await {
                     tracing::warn!(error = %e, records = batch.len(), "invocation log: records dropped");
                 }
                 batch.clear();

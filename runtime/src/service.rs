@@ -142,7 +142,9 @@ impl Service {
                 cluster,
                 &config.delivery.kinto_redis_list,
             )?),
-            None => Arc::new(EmbeddedDelivery::new(Store::open(config.store_path())?)),
+            None => Arc::new(EmbeddedDelivery::new(Store::open(
+                config.invocation_log_path(),
+            )?)),
         };
         Ok(Some(store))
     }

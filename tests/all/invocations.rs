@@ -35,7 +35,7 @@ async fn queries_and_retention(log: Arc<dyn InvocationStore>) {
         record(4, 4_000, "a", "ok", "e3"),
         record(5, 4_000, "b", "listener-error", "e3"),
     ];
-    log.append(&records, 100).await.unwrap();
+    log.append(&records).await.unwrap();
     let ids = |found: Vec<Invocation>| found.iter().map(|r| r.id).collect::<Vec<_>>();
     let query = |f: fn(&mut InvocationQuery)| {
         let mut q = InvocationQuery {

@@ -262,11 +262,7 @@ fn now_ms() -> i64 {
 
 #[async_trait::async_trait]
 impl InvocationStore for EmbeddedDelivery {
-    async fn append(
-        &self,
-        records: &[Invocation],
-        max_per_listener: usize,
-    ) -> Result<(), InvocationError> {
+    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
         let mut rows = Vec::with_capacity(records.len());
         for r in records {
             let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
@@ -279,8 +275,7 @@ impl InvocationStore for EmbeddedDelivery {
                 json,
             ));
         }
-        let max = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
-        let appended = self.store.invocations_append(rows, max).await;
+        let appended = self.store.invocations_append(rows).await;
         appended.map_err(|e| InvocationError(e.to_string()))
     }
 
@@ -310,11 +305,14 @@ impl InvocationStore for EmbeddedDelivery {
         &self,
         before_ms: u64,
         max_per_listener: usize,
-        _listeners: &[String],
+        listeners: &[String],
     ) -> Result<usize, InvocationError> {
         let before = i64::try_from(before_ms).unwrap_or(i64::MAX);
         let max = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
-        let pruned = self.store.invocations_prune(before, max).await;
+        let pruned = self
+            .store
+            .invocations_prune(before, max, listeners.to_vec())
+            .await;
         pruned.map_err(|e| InvocationError(e.to_string()))
     }
 }

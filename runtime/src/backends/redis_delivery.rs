@@ -717,12 +717,7 @@ const INVOCATION_SCAN: usize = 10_000;
 
 #[async_trait::async_trait]
 impl InvocationStore for RedisDelivery {
-    async fn append(
-        &self,
-        records: &[Invocation],
-        max_per_listener: usize,
-    ) -> Result<(), InvocationError> {
-        let keep = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
+    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
         // One pipeline per listener: its keys share a slot.
         let mut by_listener: BTreeMap<&str, Vec<&Invocation>> = BTreeMap::new();
         for r in records {
@@ -735,11 +730,6 @@ impl InvocationStore for RedisDelivery {
                 let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
                 pipe.cmd("ZADD").arg(&key).arg(r.at_ms).arg(json).ignore();
             }
-            pipe.cmd("ZREMRANGEBYRANK")
-                .arg(&key)
-                .arg(0)
-                .arg(-keep - 1)
-                .ignore();
             self.run_pipe::<()>(&pipe)
                 .await
                 .map_err(|e| InvocationError(e.to_string()))?;

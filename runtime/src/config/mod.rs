@@ -418,6 +418,12 @@ impl Config {
     pub fn store_path(&self) -> PathBuf {
         self.server.data_dir.join("wasm-listeners.sqlite3")
     }
+
+    /// The embedded invocation log's file, beside the store: a file of its own, so its
+    /// volume (a record per call) never holds up the queues' writes or checkpoints.
+    pub fn invocation_log_path(&self) -> PathBuf {
+        self.server.data_dir.join("invocations.sqlite3")
+    }
 }
 
 impl ConfigError {

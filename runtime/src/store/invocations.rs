@@ -19,13 +19,10 @@ pub(crate) struct InvocationFilter {
 }
 
 impl Store {
-    /// Appends records and trims each of their listeners to about its newest
-    /// `max_per_listener` (records ending in the same millisecond as the cut stay), in one
-    /// transaction.
+    /// Appends records in one transaction.
     pub(crate) async fn invocations_append(
         &self,
         rows: Vec<InvocationRow>,
-        max_per_listener: i64,
     ) -> Result<(), StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -36,16 +33,6 @@ impl Store {
                 )?;
                 for (at_ms, listener, outcome, event_id, record) in &rows {
                     insert.execute(params![at_ms, listener, outcome, event_id, record])?;
-                }
-                let listeners: std::collections::BTreeSet<&String> =
-                    rows.iter().map(|(_, l, ..)| l).collect();
-                let mut trim = tx.prepare_cached(
-                    "DELETE FROM invocations WHERE listener = ?1 AND at_ms < \
-                     (SELECT at_ms FROM invocations WHERE listener = ?1 \
-                      ORDER BY at_ms DESC LIMIT 1 OFFSET ?2)",
-                )?;
-                for listener in listeners {
-                    trim.execute(params![listener, max_per_listener])?;
                 }
             }
             tx.commit()
@@ -75,24 +62,30 @@ impl Store {
         .await
     }
 
-    /// Deletes records that ended before `before_ms`, then all but the newest
-    /// `max_per_listener` of each listener's; returns how many went.
+    /// Deletes records that ended before `before_ms`, then, for each of `listeners`, all
+    /// but its newest `max_per_listener` (the last written); returns how many went. Each
+    /// step walks an index.
     pub(crate) async fn invocations_prune(
         &self,
         before_ms: i64,
         max_per_listener: i64,
+        listeners: Vec<String>,
     ) -> Result<usize, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let old = tx.execute("DELETE FROM invocations WHERE at_ms < ?1", [before_ms])?;
-            let over = tx.execute(
-                "DELETE FROM invocations WHERE seq IN (SELECT seq FROM (SELECT seq, \
-                 ROW_NUMBER() OVER (PARTITION BY listener ORDER BY seq DESC) AS n \
-                 FROM invocations) WHERE n > ?1)",
-                [max_per_listener],
-            )?;
+            let mut pruned = tx.execute("DELETE FROM invocations WHERE at_ms < ?1", [before_ms])?;
+            {
+                let mut trim = tx.prepare_cached(
+                    "DELETE FROM invocations WHERE listener = ?1 AND seq <= \
+                     (SELECT seq FROM invocations WHERE listener = ?1 \
+                      ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                )?;
+                for listener in &listeners {
+                    pruned += trim.execute(params![listener, max_per_listener])?;
+                }
+            }
             tx.commit()?;
-            Ok(old + over)
+            Ok(pruned)
         })
         .await
     }

@@ -74,7 +74,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
          event_id TEXT NOT NULL,
          record TEXT NOT NULL
      );
-     CREATE INDEX invocations_by_listener ON invocations (listener, at_ms);
+     CREATE INDEX invocations_by_listener ON invocations (listener, seq);
      CREATE INDEX invocations_by_event ON invocations (event_id);
      CREATE INDEX invocations_by_time ON invocations (at_ms);",
 ];
