@@ -575,3 +575,35 @@ async fn async_listeners_on_the_embedded_defaults_through_the_http_api() {
     .await;
     assert!(mail.contains("User id: basicauth:"), "{mail}");
 }
+
+/// With the runtime and its Redis both unreachable: a plugin told to proceed lets the
+/// write go on (sync), and the committed event that cannot be enqueued after the bounded
+/// retries is logged in full by Kinto (async); Kinto answers as usual.
+#[tokio::test]
+async fn an_unreachable_runtime_lets_writes_proceed_when_told_and_logs_what_it_could_not_enqueue() {
+    let postgres = Postgres::start();
+    let (dead_runtime, dead_redis) = (free_port(), free_port());
+    let kinto = Kinto::start(
+        &postgres,
+        &format!(
+            "kinto.includes = kinto_wasm_listeners\nwasm_listeners.redis_url = redis://127.0.0.1:{dead_redis}/0\nwasm_listeners.enqueue_attempts = 2\nwasm_listeners.enqueue_timeout_seconds = 1\nkinto.event_listeners = wasm\nkinto.event_listeners.wasm.use = kinto_wasm_listeners\nkinto.event_listeners.wasm.url = http://127.0.0.1:{dead_runtime}\nkinto.event_listeners.wasm.when_unavailable = proceed\n"
+        ),
+    );
+    let (status, body) = kinto.request("PUT", "/buckets/kept", None).await;
+    assert_eq!(status, 201, "the write proceeds: {body}");
+    assert_eq!(kinto.request("GET", "/buckets/kept", None).await.0, 200);
+    let log = kinto.log();
+    assert!(
+        log.contains("the write proceeds without its sync listeners"),
+        "{log}"
+    );
+    let lost = log
+        .lines()
+        .find(|l| l.contains("was NOT enqueued"))
+        .unwrap_or_else(|| panic!("no enqueue failure logged:\n{log}"));
+    assert!(lost.contains("after 2 attempt(s)"), "{lost}");
+    assert!(
+        lost.contains(r#""bucket_id":"kept""#),
+        "the whole event: {lost}"
+    );
+}

@@ -45,7 +45,9 @@ impl Kinto {
             migrate.success(),
             "kinto migrate failed: {migrate} (TEST_LOG=1 shows why)"
         );
-        let child = kinto("start", &ini).spawn().unwrap();
+        // Kinto's log goes to a file a test can read ([`Kinto::log`]).
+        let log = std::fs::File::create(dir.path().join("kinto.log")).unwrap();
+        let child = kinto("start", &ini).stderr(log).spawn().unwrap();
         let mut server = Kinto {
             address: ([127, 0, 0, 1], port).into(),
             child,
@@ -68,11 +70,16 @@ impl Kinto {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// What Kinto logged so far (its stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("kinto.log")).unwrap_or_default()
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("Kinto exited at start: {status} (TEST_LOG=1 shows why)");
+                panic!("Kinto exited at start: {status}:\n{}", self.log());
             }
             if let Ok(stream) = std::net::TcpStream::connect(self.address) {
                 drop(stream);
