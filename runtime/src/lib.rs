@@ -9,10 +9,13 @@
 //!
 //! Every module is private; what other crates use is re-exported below.
 //!
-//! - `cli`: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `queue`).
+//! - `cli`: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `worker`, `queue`,
+//!   `deliveries`, `invocations`).
 //! - `service`: turns a [`Config`] into the engine, backends, listeners and API; serves.
-//! - `api`: the HTTP API (`POST /v1/events`, `GET /healthz`); names no wasmtime type.
-//! - `backends`: the real email (SMTP, outbox) and queue (Redis, embedded) backends.
+//! - `api`: the HTTP API (`POST /v1/events`, the durable queue's records, the invocation
+//!   log, `GET /metrics`, `GET /healthz`); names no wasmtime type.
+//! - `backends`: the real email (SMTP, outbox) and queue (Redis, embedded) backends, and
+//!   the durable queue and invocation log on Redis or the embedded store.
 //! - `delivery`: async listeners: the durable queue's interface, the worker, retries, dead
 //!   letters.
 //! - `dispatch`: which listeners an event goes to, in which order, and the verdict.

@@ -1,5 +1,6 @@
 //! The HTTP API: `POST /v1/events` runs the sync listeners while the caller waits and
-//! enqueues committed events for the async ones; `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
+//! enqueues committed events for the async ones; the durable queue's records and the
+//! invocation log for operators; `GET /metrics`; `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
 //!
 //! # Layout
 //! - `mod.rs`: the router, its state, body limit and token check.
