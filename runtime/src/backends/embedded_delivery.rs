@@ -6,14 +6,14 @@
 //! idle time. Only the runtime's own input exists here (kinto-redis's list is on Redis).
 
 use crate::delivery::{
-    source_from_name, source_name, Counts, DeadLetter, DeliveryQueue, Pending, QueueError,
-    RawEntry, Rejected, Settlement,
+    source_from_name, source_name, Clock, Counts, DeadLetter, DeliveryQueue, Pending, QueueError,
+    RawEntry, Rejected, Settlement, SystemClock,
 };
 use crate::event::{Input, Source};
 use crate::invocations::{Invocation, InvocationError, InvocationQuery, InvocationStore};
 use crate::store::{InvocationFilter, Store, StoreSettlement};
 use serde::de::DeserializeOwned;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The durable queue in the embedded store.
 #[derive(Debug, Clone)]
@@ -249,15 +249,13 @@ fn queue_error(e: crate::store::StoreError) -> QueueError {
     QueueError(e.to_string())
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// Now, from the clock the worker reads, in the store's integer type.
+fn now_ms() -> i64 {
+    i64::try_from(SystemClock.now_ms()).unwrap_or(i64::MAX)
 }
 
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait::async_trait]
