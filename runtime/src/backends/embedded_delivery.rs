@@ -1,6 +1,5 @@
-//! [`EmbeddedDelivery`]: the durable queue of async deliveries (and the invocation log) on
-//! the embedded SQLite store,
-//! when no Redis is configured. Same records, same guarantees as on Redis
+//! [`EmbeddedDelivery`]: the durable queue of async deliveries on the embedded SQLite store,
+//! when no Redis is configured (its invocation log: `embedded_invocations.rs`). Same records, same guarantees as on Redis
 //! (`redis_delivery.rs`), for one machine: `serve` appends committed events and runs the
 //! worker loop on the same file; what a crash left taken is taken again after the claim
 //! idle time. Only the runtime's own input exists here (kinto-redis's list is on Redis).
@@ -10,15 +9,14 @@ use crate::delivery::{
     RawEntry, Rejected, Settlement, SystemClock,
 };
 use crate::event::{Input, Source};
-use crate::invocations::{Invocation, InvocationError, InvocationQuery, InvocationStore};
-use crate::store::{InvocationFilter, Store, StoreSettlement};
+use crate::store::{Store, StoreSettlement};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// The durable queue in the embedded store.
 #[derive(Debug, Clone)]
 pub(crate) struct EmbeddedDelivery {
-    store: Store,
+    pub(super) store: Store,
 }
 
 impl EmbeddedDelivery {
@@ -256,61 +254,4 @@ fn now_ms() -> i64 {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-#[async_trait::async_trait]
-impl InvocationStore for EmbeddedDelivery {
-    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
-        let mut rows = Vec::with_capacity(records.len());
-        for r in records {
-            let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
-            let at = i64::try_from(r.at_ms).unwrap_or(i64::MAX);
-            rows.push((
-                at,
-                r.listener.clone(),
-                r.outcome.clone(),
-                r.event_id.clone(),
-                json,
-            ));
-        }
-        let appended = self.store.invocations_append(rows).await;
-        appended.map_err(|e| InvocationError(e.to_string()))
-    }
-
-    async fn query(
-        &self,
-        query: &InvocationQuery,
-        _listeners: &[String],
-    ) -> Result<Vec<Invocation>, InvocationError> {
-        let to_i64 = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
-        let filter = InvocationFilter {
-            listener: query.listener.clone(),
-            outcome: query.outcome.clone(),
-            event_id: query.event_id.clone(),
-            since_ms: query.since_ms.map_or(0, to_i64),
-            until_ms: query.until_ms.map_or(i64::MAX, to_i64),
-            limit: i64::try_from(query.capped_limit()).unwrap_or(i64::MAX),
-        };
-        let records = self.store.invocations_query(filter).await;
-        let records = records.map_err(|e| InvocationError(e.to_string()))?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| InvocationError(e.to_string())))
-            .collect()
-    }
-
-    async fn prune(
-        &self,
-        before_ms: u64,
-        max_per_listener: usize,
-        listeners: &[String],
-    ) -> Result<usize, InvocationError> {
-        let before = i64::try_from(before_ms).unwrap_or(i64::MAX);
-        let max = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
-        let pruned = self
-            .store
-            .invocations_prune(before, max, listeners.to_vec())
-            .await;
-        pruned.map_err(|e| InvocationError(e.to_string()))
-    }
 }

@@ -9,14 +9,19 @@
 //!   the connection to one server or a cluster.
 //! - `redis_delivery.rs`: the delivery queue on Redis ([`RedisDelivery`]): streams, consumer
 //!   group, retries, dead letters.
+//! - `redis_invocations.rs`: the invocation log on Redis.
 //! - `embedded_queue.rs`: queue pushes into the embedded store when no Redis is configured
 //!   ([`EmbeddedQueue`]).
+//! - `embedded_delivery.rs`: the delivery queue in the embedded store; `embedded_invocations.rs`:
+//!   the invocation log there.
 
 mod embedded_delivery;
+mod embedded_invocations;
 mod embedded_queue;
 mod mail;
 mod redis;
 mod redis_delivery;
+mod redis_invocations;
 
 pub(crate) use embedded_delivery::EmbeddedDelivery;
 pub use embedded_queue::EmbeddedQueue;

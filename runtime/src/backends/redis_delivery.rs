@@ -29,7 +29,6 @@ use crate::delivery::{
     RawEntry, Rejected, Settlement, FORMAT_VERSION,
 };
 use crate::event::{Input, Source};
-use crate::invocations::{Invocation, InvocationError, InvocationQuery, InvocationStore};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{Pipeline, RedisError, Value};
 use std::collections::BTreeMap;
@@ -109,17 +108,17 @@ struct InputKeys {
 }
 
 /// The keys of one listener.
-struct ListenerKeys {
+pub(super) struct ListenerKeys {
     pending: String,
     deliveries: String,
     dead: String,
     dead_order: String,
     dead_dropped: String,
-    invocations: String,
+    pub(super) invocations: String,
 }
 
 impl ListenerKeys {
-    fn of(listener: &str) -> ListenerKeys {
+    pub(super) fn of(listener: &str) -> ListenerKeys {
         let tag = format!("{{wasm-listeners:listener:{listener}}}:v1");
         ListenerKeys {
             pending: format!("{tag}:pending"),
@@ -190,12 +189,18 @@ impl RedisDelivery {
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, QueueError> {
+    pub(super) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, QueueError> {
         let mut conn = self.conn.get().await.map_err(queue_error)?;
         cmd.query_async(&mut conn).await.map_err(queue_error)
     }
 
-    async fn run_pipe<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, RedisError> {
+    pub(super) async fn run_pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, RedisError> {
         let mut conn = self.conn.get().await?;
         pipe.query_async(&mut conn).await
     }
@@ -709,94 +714,5 @@ impl DeliveryQueue for RedisDelivery {
             .await
             .map_err(|e| QueueError(e.to_string()))?;
         Ok(lengths.iter().sum())
-    }
-}
-
-/// How many records of one listener a query reads at most to apply its filters.
-const INVOCATION_SCAN: usize = 10_000;
-
-#[async_trait::async_trait]
-impl InvocationStore for RedisDelivery {
-    async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
-        // One pipeline per listener: its keys share a slot.
-        let mut by_listener: BTreeMap<&str, Vec<&Invocation>> = BTreeMap::new();
-        for r in records {
-            by_listener.entry(r.listener.as_str()).or_default().push(r);
-        }
-        for (listener, records) in by_listener {
-            let key = ListenerKeys::of(listener).invocations;
-            let mut pipe = redis::pipe();
-            for r in records {
-                let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
-                pipe.cmd("ZADD").arg(&key).arg(r.at_ms).arg(json).ignore();
-            }
-            self.run_pipe::<()>(&pipe)
-                .await
-                .map_err(|e| InvocationError(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    async fn query(
-        &self,
-        query: &InvocationQuery,
-        listeners: &[String],
-    ) -> Result<Vec<Invocation>, InvocationError> {
-        let names: Vec<&str> = match &query.listener {
-            Some(one) => vec![one.as_str()],
-            None => listeners.iter().map(String::as_str).collect(),
-        };
-        let limit = query.capped_limit();
-        let mut found = Vec::new();
-        for name in names {
-            let mut cmd = redis::cmd("ZRANGE");
-            cmd.arg(ListenerKeys::of(name).invocations)
-                .arg(query.until_ms.map_or("+inf".to_owned(), |u| u.to_string()))
-                .arg(query.since_ms.map_or("-inf".to_owned(), |s| s.to_string()))
-                .arg("BYSCORE")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(INVOCATION_SCAN);
-            let records: Vec<Vec<u8>> = self
-                .query(&cmd)
-                .await
-                .map_err(|e| InvocationError(e.to_string()))?;
-            for json in records {
-                let record: Invocation =
-                    serde_json::from_slice(&json).map_err(|e| InvocationError(e.to_string()))?;
-                if query.matches(&record) {
-                    found.push(record);
-                }
-            }
-        }
-        found.sort_by_key(|r| std::cmp::Reverse((r.at_ms, r.id)));
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    async fn prune(
-        &self,
-        before_ms: u64,
-        max_per_listener: usize,
-        listeners: &[String],
-    ) -> Result<usize, InvocationError> {
-        let mut pruned = 0;
-        let keep = i64::try_from(max_per_listener).unwrap_or(i64::MAX);
-        for name in listeners {
-            let key = ListenerKeys::of(name).invocations;
-            let mut pipe = redis::pipe();
-            pipe.cmd("ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(format!("({before_ms}"));
-            pipe.cmd("ZREMRANGEBYRANK").arg(&key).arg(0).arg(-keep - 1);
-            let (old, over): (usize, usize) = self
-                .run_pipe(&pipe)
-                .await
-                .map_err(|e| InvocationError(e.to_string()))?;
-            pruned += old + over;
-        }
-        Ok(pruned)
     }
 }
