@@ -10,6 +10,7 @@ mod invoke;
 mod queue;
 mod report;
 mod serve;
+mod test;
 mod worker;
 
 use crate::engine::{Engine, EngineConfig};
@@ -31,6 +32,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run a listener once on an event; emails and queue pushes are recorded, not sent.
     Invoke(invoke::InvokeArgs),
+    /// Run a listener on the cases of a file and compare what it did with what they expect.
+    Test(test::TestArgs),
     /// Serve the HTTP API: `POST /v1/events` runs the sync listeners of the configuration.
     Serve(serve::ServeArgs),
     /// Read the embedded store's queues (where pushes land when no Redis is configured).
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Check(args) => check::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
+            Command::Test(args) => test::run(args).await,
             Command::Queue(command) => queue::run(command).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
