@@ -21,8 +21,9 @@
 //! - `dispatch`: which listeners an event goes to, in which order, and the verdict.
 //! - `invocations`: the invocation log: every call's record, written in batches off the
 //!   hot path, queried by listener, outcome, event id and time.
-//! - `engine`: the wasmtime engine, component checks, listeners, calls and their
-//!   [`Outcome`]; owns each call's store and the linker.
+//! - `engine`: the wasmtime engine, component checks, precompiled artifacts (the one
+//!   module allowed `unsafe`), listeners, calls and their [`Outcome`]; owns each call's
+//!   store and the linker.
 //! - `host`: the capabilities a guest imports (`email`, `queue`, `log`, `settings`), each
 //!   with its context, policy check and backend trait.
 //! - `bindings`: the one `bindgen!` of the contract; only `engine` and `host` use it.
@@ -31,6 +32,7 @@
 //! - `policy`: deny-by-default, layered rules for email and queues.
 //! - `limits`: per-call limits, the engine's ceilings, their defaults.
 //! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`.
+//! - `progress`: the spinner a terminal shows while a component compiles.
 //! - `event`: Kinto events in both input shapes, typed and lossless; deliveries and parts.
 //! - `address`: email addresses, parsed as lettre parses them.
 //!
@@ -40,7 +42,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> delivery -> dispatch -> invocations -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics} -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> invocations -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics, progress} -> address`
 
 mod address;
 mod api;
@@ -57,6 +59,7 @@ mod invocations;
 mod limits;
 mod metrics;
 mod policy;
+mod progress;
 mod service;
 mod store;
 
@@ -72,8 +75,8 @@ pub use delivery::{
     FORMAT_VERSION,
 };
 pub use engine::{
-    CallReport, Capabilities, CheckError, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener,
-    ListenerSpec, LoadedComponent, Outcome,
+    ArtifactCacheConfig, CallReport, Capabilities, CheckError, CompileStats, ComponentInfo, Engine,
+    EngineConfig, ErrorKind, Listener, ListenerSpec, LoadedComponent, Outcome,
 };
 pub use event::{
     parse_event, parse_events, parse_value, Action, Change, Delivery, Event, EventError, Incoming,

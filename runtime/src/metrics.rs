@@ -12,6 +12,7 @@
 //! | `wasm_listeners_rejected_total` | `input` | input entries rejected (not an event) |
 //! | `wasm_listeners_queue_depth` | `input` | entries an input holds, at scrape time |
 //! | `wasm_listeners_instances_in_use` | | listener instances alive, at scrape time |
+//! | `wasm_listeners_component_loads_total` | `how` (`compiled`, `artifact`, `artifact-refused`) | components compiled, loaded precompiled, precompiled artifacts refused (then compiled) |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +49,11 @@ struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HowLabel {
+    how: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InputLabel {
     input: String,
 }
@@ -63,6 +69,20 @@ pub(crate) struct Metrics {
     rejected: Family<InputLabel, Counter>,
     depth: Family<InputLabel, Gauge>,
     instances: Gauge,
+    loads: Family<HowLabel, Counter>,
+}
+
+/// What `render` reads at scrape time from the rest of the process.
+#[derive(Debug, Default)]
+pub(crate) struct Scrape {
+    /// Each input's depth.
+    pub(crate) depths: Vec<(String, u64)>,
+    /// Listener instances alive.
+    pub(crate) instances: usize,
+    /// Components compiled, loaded from artifacts, artifacts refused, since start.
+    pub(crate) compiled: u64,
+    pub(crate) artifacts_loaded: u64,
+    pub(crate) artifacts_refused: u64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,6 +114,7 @@ impl Metrics {
             rejected: Family::default(),
             depth: Family::default(),
             instances: Gauge::default(),
+            loads: Family::default(),
         };
         let m = &metrics;
         registry.register(
@@ -135,6 +156,11 @@ impl Metrics {
             "instances_in_use",
             "Listener instances alive, at scrape time",
             m.instances.clone(),
+        );
+        registry.register(
+            "component_loads",
+            "Components compiled, loaded from a precompiled artifact, artifacts refused",
+            m.loads.clone(),
         );
         Metrics {
             registry,
@@ -192,10 +218,9 @@ impl Metrics {
         self.rejected.get_or_create(&input).inc();
     }
 
-    /// The text for `GET /metrics`, with the gauges read now: each input's depth and the
-    /// instances in use.
-    pub(crate) fn render(&self, depths: &[(String, u64)], instances: usize) -> String {
-        for (input, depth) in depths {
+    /// The text for `GET /metrics`, with what is read at scrape time.
+    pub(crate) fn render(&self, scrape: &Scrape) -> String {
+        for (input, depth) in &scrape.depths {
             let input = InputLabel {
                 input: input.clone(),
             };
@@ -204,7 +229,19 @@ impl Metrics {
                 .set(i64::try_from(*depth).unwrap_or(i64::MAX));
         }
         self.instances
-            .set(i64::try_from(instances).unwrap_or(i64::MAX));
+            .set(i64::try_from(scrape.instances).unwrap_or(i64::MAX));
+        let loads = [
+            ("compiled", scrape.compiled),
+            ("artifact", scrape.artifacts_loaded),
+            ("artifact-refused", scrape.artifacts_refused),
+        ];
+        for (how, count) in loads {
+            let counter = self.loads.get_or_create(&HowLabel { how });
+            // The engine counts; the counter mirrors it.
+            counter
+                .inner()
+                .store(count, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -227,7 +264,13 @@ mod tests {
         m.call("notify", "sync", "ok", 1000, Duration::from_millis(3));
         m.delivery("notify", "retry");
         m.rejected("kinto-redis");
-        let text = m.render(&[("runtime".into(), 7)], 3);
+        let text = m.render(&Scrape {
+            depths: vec![("runtime".into(), 7)],
+            instances: 3,
+            compiled: 2,
+            artifacts_loaded: 5,
+            artifacts_refused: 1,
+        });
         for line in [
             "wasm_listeners_events_received_total{via=\"http\"} 1",
             "wasm_listeners_calls_total{listener=\"notify\",mode=\"sync\",outcome=\"ok\"} 2",
@@ -237,6 +280,9 @@ mod tests {
             "wasm_listeners_rejected_total{input=\"kinto-redis\"} 1",
             "wasm_listeners_queue_depth{input=\"runtime\"} 7",
             "wasm_listeners_instances_in_use 3",
+            "wasm_listeners_component_loads_total{how=\"compiled\"} 2",
+            "wasm_listeners_component_loads_total{how=\"artifact\"} 5",
+            "wasm_listeners_component_loads_total{how=\"artifact-refused\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

@@ -10,7 +10,7 @@ use crate::delivery::{
     AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, SystemClock, Worker, WorkerSettings,
 };
 use crate::dispatch::{Dispatcher, Route};
-use crate::engine::{Capabilities, Engine, EngineConfig, ListenerSpec};
+use crate::engine::{ArtifactCacheConfig, Capabilities, Engine, EngineConfig, ListenerSpec};
 use crate::event::Input;
 use crate::host::{EmailBackend, QueueBackend};
 use crate::invocations::{InvocationSettings, InvocationStore, Recorder};
@@ -347,6 +347,10 @@ fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         max_instances: config.engine.max_instances,
         max_memory_bytes: config.engine.max_memory_bytes(),
+        artifacts: config
+            .engine
+            .precompiled
+            .then(|| ArtifactCacheConfig::under(&config.server.data_dir)),
         ..EngineConfig::default()
     }
 }
@@ -393,8 +397,9 @@ async fn set_up(
 ) -> anyhow::Result<Route> {
     let path = l.component.display();
     let bytes = std::fs::read(&l.component).with_context(|| format!("cannot read {path}"))?;
+    let name = l.component.file_name().map(|n| n.to_string_lossy());
     let loaded = engine
-        .load(&bytes)
+        .load_named(name.as_deref().unwrap_or(&l.name), &bytes)
         .await
         .with_context(|| format!("{path}"))?;
     let listener = engine.listener(&loaded, spec(config, l), capabilities.clone())?;

@@ -6,7 +6,7 @@ use crate::config::Secret;
 use crate::delivery::DeliveryQueue;
 use crate::engine::Engine;
 use crate::event::Input;
-use crate::metrics::{Metrics, CONTENT_TYPE};
+use crate::metrics::{Metrics, Scrape, CONTENT_TYPE};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -42,7 +42,14 @@ impl MetricsSource {
                 }
             }
         }
-        self.metrics.render(&depths, self.engine.instances_in_use())
+        let loads = self.engine.compile_stats();
+        self.metrics.render(&Scrape {
+            depths,
+            instances: self.engine.instances_in_use(),
+            compiled: loads.compiled,
+            artifacts_loaded: loads.artifacts_loaded,
+            artifacts_refused: loads.artifacts_refused,
+        })
     }
 }
 

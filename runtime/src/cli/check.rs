@@ -20,7 +20,7 @@ pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let bytes = super::read_component(&args.component)?;
     let engine = super::engine()?;
     let shown = args.component.display();
-    let loaded = match engine.load(&bytes).await {
+    let loaded = match super::load(&engine, &args.component, &bytes).await {
         Ok(loaded) => loaded,
         Err(refusal) => {
             println!("refused: {shown}: {refusal}");

@@ -44,7 +44,7 @@ pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let bytes = super::read_component(&args.component)?;
     let incoming = read_event(&args.event, args.index)?;
     let engine = super::engine()?;
-    let loaded = match engine.load(&bytes).await {
+    let loaded = match super::load(&engine, &args.component, &bytes).await {
         Ok(loaded) => loaded,
         Err(refusal) => {
             println!("refused: {}: {refusal}", args.component.display());

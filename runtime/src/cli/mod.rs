@@ -13,9 +13,9 @@ mod serve;
 mod test;
 mod worker;
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{ArtifactCacheConfig, Engine, EngineConfig, LoadedComponent};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Run Kinto listeners as sandboxed WebAssembly components.
@@ -88,10 +88,40 @@ fn read_component(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-/// The engine the commands use: a small pool, one call at a time.
+/// The engine the commands use: a small pool, one call at a time, compiled components
+/// kept in the user's cache folder (see [`user_cache`]).
 fn engine() -> anyhow::Result<Engine> {
     Engine::new(EngineConfig {
         max_instances: 4,
+        artifacts: user_cache().map(|root| ArtifactCacheConfig::under(&root)),
         ..EngineConfig::default()
     })
+}
+
+/// Where `check`, `invoke` and `test` keep compiled components: `$WASM_LISTENERS_CACHE`,
+/// else `$XDG_CACHE_HOME/wasm-listeners`, else `~/.cache/wasm-listeners`; none (compile
+/// every time) when `WASM_LISTENERS_CACHE` is empty or no home is known.
+fn user_cache() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(explicit) = std::env::var_os("WASM_LISTENERS_CACHE") {
+        return (!explicit.is_empty()).then(|| PathBuf::from(explicit));
+    }
+    let xdg = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache")));
+    xdg.map(|cache| cache.join("wasm-listeners"))
+}
+
+/// Loads a component file (checked, compiled or from its artifact), named by its file.
+async fn load(
+    engine: &Engine,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<LoadedComponent, crate::engine::CheckError> {
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    engine
+        .load_named(name.as_deref().unwrap_or("component"), bytes)
+        .await
 }

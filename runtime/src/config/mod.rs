@@ -183,6 +183,9 @@ pub(crate) struct EngineSection {
     pub max_instances: u32,
     /// Largest memory limit a listener may have, in MiB.
     pub max_memory_mib: u64,
+    /// Keep compiled components in `<data_dir>/compiled/` (their key in
+    /// `<data_dir>/compiled.key`), so a restart compiles nothing. Default true.
+    pub precompiled: bool,
 }
 
 impl Default for EngineSection {
@@ -190,6 +193,7 @@ impl Default for EngineSection {
         EngineSection {
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_mib: DEFAULT_MAX_MEMORY_BYTES >> 20,
+            precompiled: true,
         }
     }
 }

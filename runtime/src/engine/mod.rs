@@ -10,12 +10,15 @@
 //! # Layout
 //! - `mod.rs`: [`Engine`], its configuration and its epoch thread.
 //! - `check.rs`: is this a listener component? ([`CheckError`]).
+//! - `artifact.rs`: precompiled components on disk, authenticated; the one module of the
+//!   crate allowed `unsafe` (wasmtime's deserialisation).
 //! - `listener.rs`: [`Listener`], a component bound to its configuration, and one call.
 //! - `state.rs`: the store's data and the linker (WASI granting nothing, the capabilities).
 //! - `limiter.rs`: the memory limit of one call.
 //! - `convert.rs`: host types to the generated WIT types.
 //! - `outcome.rs`: the one place traps and limits become an [`Outcome`].
 
+mod artifact;
 mod check;
 mod convert;
 mod limiter;
@@ -23,14 +26,17 @@ mod listener;
 mod outcome;
 mod state;
 
+pub use artifact::ArtifactCacheConfig;
 pub use check::{CheckError, ComponentInfo};
 pub use listener::{Capabilities, Listener, ListenerSpec};
 pub use outcome::{CallReport, ErrorKind, Outcome};
 
 use crate::bindings::ListenerPre;
 use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
+use crate::progress::Compiling;
+use artifact::ArtifactCache;
 use state::HostState;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
@@ -76,6 +82,10 @@ pub struct EngineConfig {
     pub max_memory_bytes: u64,
     /// See [`DEFAULT_KEEP_RESIDENT_BYTES`].
     pub keep_resident_bytes: usize,
+    /// Where compiled components are kept between runs; `None` compiles at every load.
+    /// Default `None`; `serve` and `worker` keep them under their data folder, the other
+    /// commands in the user's cache folder.
+    pub artifacts: Option<ArtifactCacheConfig>,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +94,7 @@ impl Default for EngineConfig {
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
+            artifacts: None,
         }
     }
 }
@@ -97,6 +108,26 @@ pub struct Engine {
     _ticker: Arc<EpochTicker>,
     /// Instances alive now (calls in flight), for metrics.
     in_use: Arc<AtomicUsize>,
+    artifacts: Option<Arc<ArtifactCache>>,
+    stats: Arc<Stats>,
+}
+
+/// How components were loaded, since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Components compiled (`Component::new`): only the compile path counts here.
+    pub compiled: u64,
+    /// Components loaded from a verified artifact.
+    pub artifacts_loaded: u64,
+    /// Artifacts refused (altered, foreign, unreadable by wasmtime), then compiled again.
+    pub artifacts_refused: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    compiled: AtomicU64,
+    artifacts_loaded: AtomicU64,
+    artifacts_refused: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,6 +146,10 @@ impl Engine {
         let mut linker = Linker::new(&wasmtime);
         state::add_to_linker(&mut linker)
             .map_err(|e| anyhow::anyhow!("cannot link the host interfaces: {e:#}"))?;
+        let artifacts = match &config.artifacts {
+            Some(c) => Some(Arc::new(ArtifactCache::open(c, &wasmtime)?)),
+            None => None,
+        };
         let ticker = EpochTicker::start(wasmtime.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
         Ok(Engine {
@@ -123,7 +158,18 @@ impl Engine {
             config,
             _ticker: Arc::new(ticker),
             in_use: Arc::default(),
+            artifacts,
+            stats: Arc::default(),
         })
+    }
+
+    /// How components were loaded so far: compiled, or from an artifact.
+    pub fn compile_stats(&self) -> CompileStats {
+        CompileStats {
+            compiled: self.stats.compiled.load(Ordering::Relaxed),
+            artifacts_loaded: self.stats.artifacts_loaded.load(Ordering::Relaxed),
+            artifacts_refused: self.stats.artifacts_refused.load(Ordering::Relaxed),
+        }
     }
 
     /// The engine's settings.
@@ -153,9 +199,23 @@ impl Engine {
     /// instantiates it once under default limits: its start code must finish and its exports
     /// must have the contract's signatures.
     pub async fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, CheckError> {
+        self.load_named("component", bytes).await
+    }
+
+    /// [`load`](Self::load), naming the component (its file) in the terminal's progress
+    /// line while it compiles.
+    pub async fn load_named(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<LoadedComponent, CheckError> {
         check::reject_non_component(bytes)?;
-        let component = Component::new(&self.wasmtime, bytes)
-            .map_err(|e| CheckError::Invalid(format!("{e:#}")))?;
+        // Compiling a large component takes seconds of CPU: off the async threads.
+        let (engine, name, owned) = (self.clone(), name.to_owned(), bytes.to_vec());
+        let compiled = tokio::task::spawn_blocking(move || engine.component(&name, &owned));
+        let component = compiled
+            .await
+            .map_err(|e| CheckError::Invalid(format!("the compile task failed: {e}")))??;
         let info = check::check_component(&self.wasmtime, &component)?;
         let pre = self
             .linker
@@ -180,6 +240,42 @@ impl Engine {
     ) -> Result<Listener, LimitError> {
         spec.limits.check(self.config.max_memory_bytes)?;
         Ok(self.bind(component, spec, capabilities))
+    }
+
+    /// The component of `bytes`: from its verified artifact when there is one, else
+    /// compiled (and its artifact stored).
+    fn component(&self, name: &str, bytes: &[u8]) -> Result<Component, CheckError> {
+        let cached = self
+            .artifacts
+            .as_ref()
+            .map(|cache| (cache, cache.path(bytes)));
+        if let Some((cache, path)) = &cached {
+            match cache.load(&self.wasmtime, path) {
+                Ok(Some(component)) => {
+                    self.stats.artifacts_loaded.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Ok(None) => {}
+                Err(refused) => {
+                    self.stats.artifacts_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%refused, "precompiled artifact refused: compiling again");
+                    // Replaced below; a failure to remove it shows when storing.
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        let progress = Compiling::start(name, bytes.len());
+        let component = Component::new(&self.wasmtime, bytes)
+            .map_err(|e| CheckError::Invalid(format!("{e:#}")))?;
+        self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        drop(progress);
+        if let Some((cache, path)) = &cached {
+            if let Err(e) = cache.store(path, &component) {
+                let path = path.display();
+                tracing::warn!(%path, "cannot store the precompiled artifact: {e:#}");
+            }
+        }
+        Ok(component)
     }
 
     fn bind(&self, c: &LoadedComponent, spec: ListenerSpec, caps: Capabilities) -> Listener {

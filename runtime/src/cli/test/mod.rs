@@ -72,7 +72,7 @@ pub(super) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<_, _>>()?;
     let bytes = super::read_component(&args.component)?;
     let engine = super::engine()?;
-    let loaded = match engine.load(&bytes).await {
+    let loaded = match super::load(&engine, &args.component, &bytes).await {
         Ok(loaded) => loaded,
         Err(refusal) => {
             println!("refused: {}: {refusal}", args.component.display());
