@@ -1,6 +1,7 @@
 //! A running `serve` for tests: the service on a port-0 socket, a minimal HTTP/1.1 client
 //! over a plain TCP stream, and a shutdown handle.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -133,4 +134,39 @@ pub fn kill(child: &mut Option<std::process::Child>) {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// `GET /metrics` at `address`, parsed as Prometheus text: `name{labels}` -> value. Panics
+/// on a line that is not a comment, a sample or OpenMetrics' closing `# EOF`.
+pub fn metrics(address: SocketAddr) -> HashMap<String, f64> {
+    let (status, text) = exchange(address, "GET", "/metrics", &[], &[]);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut samples = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        let valid_name = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        assert!(valid_name && !name.is_empty(), "metric name in {line:?}");
+        if name_end < series.len() {
+            let labels = &series[name_end..];
+            assert!(labels.ends_with('}'), "labels in {line:?}");
+            for pair in labels[1..labels.len() - 1]
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
+                let (key, quoted) = pair.split_once('=').unwrap_or_else(|| panic!("{line:?}"));
+                assert!(
+                    !key.is_empty() && quoted.starts_with('"') && quoted.ends_with('"'),
+                    "{line:?}"
+                );
+            }
+        }
+        let value: f64 = value.parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        samples.insert(series.to_owned(), value);
+    }
+    samples
 }

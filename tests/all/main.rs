@@ -18,6 +18,7 @@ mod helpers;
 mod http;
 mod invocations;
 mod kinto;
+mod languages;
 mod layering;
 mod limits;
 mod outcomes;
