@@ -25,7 +25,7 @@
  * Engine differences this module hides: SpiderMonkey passes a WIT `u64` as a BigInt and an
  * absent `option` as `undefined`, QuickJS a Number and `null`; QuickJS has no `TextEncoder`.
  * One it cannot hide: QuickJS's bindings round a `u64` above 2^53 before any JavaScript
- * sees it (Kinto's millisecond timestamps are far below: 2^53 ms is year 287396).
+ * sees it (Kinto's millisecond timestamps are far below: 2^53 ms is the year 287396).
  *
  * @module wasm-listeners
  */
@@ -107,11 +107,21 @@ function checked(call, errors) {
 // The event
 
 /**
- * A WIT `u64`: exact as a Number when it is a safe integer, else a BigInt.
+ * A WIT `u64` as the engine gave it: a BigInt on SpiderMonkey; a Number on QuickJS, which
+ * reads it as an `s64` (2^64 - 1 arrives as -1: put back) and rounds it above 2^53.
+ * @param {bigint | number} value
+ * @returns {bigint | number}
+ */
+function unsigned(value) {
+  return typeof value === 'number' && value < 0 ? BigInt(value) + 2n ** 64n : value;
+}
+
+/**
+ * A `u64` for the author: a Number when it is a safe integer, else a BigInt (exact).
  * @param {bigint | number} value
  * @returns {number | bigint}
  */
-function u64(value) {
+function safeNumber(value) {
   const isSafe = typeof value === 'number' || value <= BigInt(Number.MAX_SAFE_INTEGER);
   return isSafe ? Number(value) : value;
 }
@@ -194,8 +204,8 @@ export class Event {
      * The collection timestamp in milliseconds since the epoch: a Number (a BigInt above
      * 2^53, which Kinto never reaches). @type {number | bigint}
      */
-    this.timestamp = u64(raw.timestamp);
-    this.#timestampRaw = raw.timestamp;
+    this.#timestampRaw = unsigned(raw.timestamp);
+    this.timestamp = safeNumber(this.#timestampRaw);
     /** The authenticated principal; `null` when anonymous. @type {string | null} */
     this.userId = option(raw.userId);
     /** @type {string | null} */ this.bucketId = option(raw.bucketId);
@@ -440,24 +450,34 @@ function utf8(text) {
   if (typeof TextEncoder === 'function') return new TextEncoder().encode(text);
   const bytes = new Uint8Array(text.length * 3);
   let n = 0;
-  for (const char of text) {
-    let c = char.codePointAt(0);
-    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
     if (c < 0x80) {
       bytes[n++] = c;
-    } else if (c < 0x800) {
+      continue;
+    }
+    if (c < 0x800) {
       bytes[n++] = 0xc0 | (c >> 6);
       bytes[n++] = 0x80 | (c & 0x3f);
-    } else if (c < 0x10000) {
-      bytes[n++] = 0xe0 | (c >> 12);
-      bytes[n++] = 0x80 | ((c >> 6) & 0x3f);
-      bytes[n++] = 0x80 | (c & 0x3f);
-    } else {
-      bytes[n++] = 0xf0 | (c >> 18);
-      bytes[n++] = 0x80 | ((c >> 12) & 0x3f);
-      bytes[n++] = 0x80 | ((c >> 6) & 0x3f);
-      bytes[n++] = 0x80 | (c & 0x3f);
+      continue;
     }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const low = text.charCodeAt(i + 1);
+      const paired = c <= 0xdbff && low >= 0xdc00 && low <= 0xdfff;
+      if (paired) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+        bytes[n++] = 0xf0 | (c >> 18);
+        bytes[n++] = 0x80 | ((c >> 12) & 0x3f);
+        bytes[n++] = 0x80 | ((c >> 6) & 0x3f);
+        bytes[n++] = 0x80 | (c & 0x3f);
+        continue;
+      }
+      c = 0xfffd;
+    }
+    bytes[n++] = 0xe0 | (c >> 12);
+    bytes[n++] = 0x80 | ((c >> 6) & 0x3f);
+    bytes[n++] = 0x80 | (c & 0x3f);
   }
   return bytes.slice(0, n);
 }
