@@ -12,6 +12,8 @@
 //! - `http.rs`: row 4, `POST /v1/events` under a hyper load generator.
 //! - `worker.rs`: row 5, the durable async worker on kinto-redis's list against the
 //!   tutorial's worker.
+//! - `guests.rs`: row 6, listeners in every language: size, compile and precompiled load
+//!   times, fuel and time per event, and the engine row for the big guests.
 //! - `servers.rs`: the SMTP sink and Redis the rows run against; the Python anchors.
 //! - `measure.rs`: trials, medians, percentiles.
 //! - `report.rs`, `plot.rs`: BENCHMARKS.md and its PNG.
@@ -19,6 +21,7 @@
 mod bare;
 mod email;
 mod engine;
+mod guests;
 mod http;
 mod measure;
 mod plot;
@@ -42,7 +45,7 @@ struct Args {
     /// Where BENCHMARKS.md and benchmarks.png go.
     #[arg(long, value_name = "DIR", default_value = ".")]
     out: PathBuf,
-    /// Rows to run (engine, email, http, worker); default all.
+    /// Rows to run (engine, email, http, worker, guests); default all.
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
 }
@@ -84,14 +87,27 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     if wants("worker") {
         rows.extend(worker::rows(&guests, scale).await?);
     }
+    let mut languages = Vec::new();
+    if wants("guests") {
+        let (guest_rows, figures) = guests::rows(&guests, scale).await?;
+        rows.extend(guest_rows);
+        languages = figures;
+    }
     std::fs::create_dir_all(&args.out)?;
     let plot = args.out.join("benchmarks.png");
     // The report first: it tells whether the tree was clean, before this run writes into it.
-    let markdown = report::markdown(&rows, scale, &command_line(args), &plot_name(&plot))?;
+    let markdown = report::markdown(
+        &rows,
+        &languages,
+        scale,
+        &command_line(args),
+        &plot_name(&plot),
+    )?;
     let path = args.out.join("BENCHMARKS.md");
     std::fs::write(&path, markdown)?;
     plot::draw(&rows, &plot)?;
     println!("{}", report::table(&rows));
+    println!("{}", report::guests_table(&languages));
     println!("wrote {} and {}", path.display(), plot.display());
     Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::measure::Scale;
 use std::fmt::Write as _;
 use std::process::Command;
+use std::time::Duration;
 
 /// One side of a comparison.
 #[derive(Debug, Clone)]
@@ -125,9 +126,46 @@ pub(crate) fn table(rows: &[Row]) -> String {
     out
 }
 
+/// One language's example, loaded and called through the runtime.
+#[derive(Debug, Clone)]
+pub(crate) struct GuestFigures {
+    pub(crate) language: &'static str,
+    pub(crate) example: &'static str,
+    /// The component's size.
+    pub(crate) bytes: u64,
+    /// A load that missed the artifact cache: compile, check, store.
+    pub(crate) compile: Duration,
+    /// A load from the verified artifact, check included.
+    pub(crate) precompiled_load: Duration,
+    /// Fuel of one call (instantiation included).
+    pub(crate) fuel_per_event: u64,
+    /// One call, from one task (median of the trials).
+    pub(crate) time_per_event: Duration,
+}
+
+/// The guests as a Markdown table.
+pub(crate) fn guests_table(guests: &[GuestFigures]) -> String {
+    let mut out = String::from("| listener | size | compile | precompiled load | fuel per event | time per event |\n|---|---|---|---|---|---|\n");
+    for g in guests {
+        let _ = writeln!(
+            out,
+            "| {} in {} | {:.2} MB | {:.2} s | {:.1} ms | {:.3} M | {:.0} µs |",
+            g.example,
+            g.language,
+            g.bytes as f64 / 1e6,
+            g.compile.as_secs_f64(),
+            g.precompiled_load.as_secs_f64() * 1e3,
+            g.fuel_per_event as f64 / 1e6,
+            g.time_per_event.as_secs_f64() * 1e6,
+        );
+    }
+    out
+}
+
 /// BENCHMARKS.md: how it was made, the table, the plot.
 pub(crate) fn markdown(
     rows: &[Row],
+    guests: &[GuestFigures],
     scale: Scale,
     command: &str,
     plot: &str,
@@ -147,6 +185,10 @@ pub(crate) fn markdown(
     }
     out.push_str("Each row runs both sides in the same run, alternating trials; a figure is the median of the trials. A ratio is ours over the baseline in operations per second, or in time per operation where the target is a ceiling.\n\n");
     out.push_str(&table(rows));
+    if !guests.is_empty() {
+        out.push_str("\n## Listeners in every language\n\nEach example loaded twice into one engine with an artifact cache: *compile* is the first load (compile, check, store the artifact), *precompiled load* the second (read, verify, deserialise, check); fuel and time are one `Listener::call` on the record-creation event, fresh instance included.\n\n");
+        out.push_str(&guests_table(guests));
+    }
     let _ = writeln!(out, "\n![ratios]({plot})");
     // What the figures mean, what the profile shows where a target is missed, and what
     // the knobs cost: written by hand next to the code, carried into every report.

@@ -46,6 +46,44 @@ pub(crate) fn build_guests() -> anyhow::Result<Guests> {
     })
 }
 
+/// The Python and JavaScript examples' folders, as their build scripts fill them.
+pub(crate) struct LanguageGuests {
+    /// `<example>.wasm`.
+    pub(crate) python: PathBuf,
+    /// `<example>.spidermonkey.wasm` and `<example>.quickjs.wasm`.
+    pub(crate) javascript: PathBuf,
+}
+
+/// Builds the Python and JavaScript examples from source (nothing when their build is up
+/// to date) into `examples/target/{python,javascript}`, with the pinned tools that
+/// `scripts/dev` installs (`.venv`, `examples/javascript/node_modules`).
+pub(crate) fn build_language_guests() -> anyhow::Result<LanguageGuests> {
+    let repo = repo();
+    let tools = [
+        repo.join(".venv/bin"),
+        repo.join("examples/javascript/node_modules/.bin"),
+    ];
+    let mut path: Vec<String> = tools.iter().map(|p| p.display().to_string()).collect();
+    path.push(std::env::var("PATH").unwrap_or_default());
+    let mut built = Vec::new();
+    for language in ["python", "javascript"] {
+        let out = repo.join("examples/target").join(language);
+        let script = repo.join("examples").join(language).join("build");
+        let status = Command::new(&script)
+            .arg(&out)
+            .env("PATH", path.join(":"))
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "{} failed: {status} (`scripts/dev bench` installs its tools)",
+            script.display()
+        );
+        built.push(out);
+    }
+    let [python, javascript] = <[PathBuf; 2]>::try_from(built).expect("two languages");
+    Ok(LanguageGuests { python, javascript })
+}
+
 /// The record-creation event Kinto emitted (`ResourceChanged`), from the fixtures.
 pub(crate) fn record_create() -> anyhow::Result<Incoming> {
     let path = repo().join("tests/fixtures/kinto-events/record-create.json");

@@ -26,6 +26,9 @@ fn the_benchmark_command_runs_every_row() {
         "http: tutorial configuration, embedded defaults, 16 client(s)",
         "http: tutorial configuration, SMTP + Redis, 1 client(s)",
         "worker: kinto-redis entries, queue-forward",
+        "guests: send-email in JavaScript (QuickJS), 2 concurrent call(s)",
+        "| queue-forward in Rust |",
+        "| send-email in JavaScript (QuickJS) |",
     ] {
         assert!(report.contains(row), "{row} missing from:\n{report}");
     }

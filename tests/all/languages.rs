@@ -64,13 +64,15 @@ fn component(language: &Language, example: &str) -> PathBuf {
     built(script).join(format!("{example}{}.wasm", language.suffix))
 }
 
-/// The folder a build script filled, run once per test process (Python and JavaScript
-/// builds take seconds to tens of seconds each).
+/// The folder a build script filled: `examples/target/<language>`, shared with `scripts/dev
+/// build` and the benchmark. The script runs once per test process and rebuilds only what
+/// changed (Python and JavaScript builds take seconds to tens of seconds each).
 fn built(script: &'static str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap();
     let dir = built.entry(script).or_insert_with(|| {
-        let out = scratch().join(script.replace('/', "-"));
+        let language = Path::new(script).parent().and_then(Path::file_name).unwrap();
+        let out = repo().join("examples/target").join(language);
         let status = Command::new(repo().join(script))
             .arg(&out)
             .env("PATH", tool_path())
