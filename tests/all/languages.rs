@@ -71,7 +71,10 @@ fn built(script: &'static str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap();
     let dir = built.entry(script).or_insert_with(|| {
-        let language = Path::new(script).parent().and_then(Path::file_name).unwrap();
+        let language = Path::new(script)
+            .parent()
+            .and_then(Path::file_name)
+            .unwrap();
         let out = repo().join("examples/target").join(language);
         let status = Command::new(repo().join(script))
             .arg(&out)
@@ -293,13 +296,14 @@ fn fenced_blocks_are_read_with_their_info_strings() {
     assert_eq!(blocks, expected);
 }
 
-/// `serve`'s configuration with the Python and both JavaScript `send-email`s.
+/// `serve`'s configuration with the `send-email` of Python and of JavaScript on QuickJS
+/// (SpiderMonkey's would add ~15 s of compiling to the test and nothing to what it shows).
 fn big_guests_config(data_dir: &Path) -> String {
     let mut text = format!(
         "[server]\ndata_dir = {:?}\n",
         data_dir.display().to_string()
     );
-    for (n, language) in LANGUAGES[1..].iter().enumerate() {
+    for (n, language) in [&LANGUAGES[1], &LANGUAGES[3]].into_iter().enumerate() {
         let path = component(language, "send-email");
         text.push_str(&format!(
             "[[listener]]\nname = \"send-email-{n}\"\ncomponent = {:?}\n[listener.settings]\nfrom = \"postmaster@localhost\"\nrecipients = \"ops@example.org\"\n[listener.email]\nallowed_senders = [\"postmaster@localhost\"]\nallowed_recipients = [\"ops@example.org\"]\n",
@@ -324,7 +328,7 @@ fn loads(server: &Server) -> [f64; 3] {
 async fn a_second_start_compiles_nothing_and_an_altered_artifact_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = big_guests_config(&dir.path().join("data"));
-    let count = (LANGUAGES.len() - 1) as f64;
+    let count = 2.0;
 
     let first = Server::start(dir.path(), &config).await.unwrap();
     assert_eq!(

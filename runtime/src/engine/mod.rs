@@ -50,8 +50,11 @@ const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// ([`EAGER_TABLE_INIT`]), two concurrent calls went from 29,000 to 53,000 calls/s for
 /// `send-email` on 2 cores (BENCHMARKS.md; `madvise` on a table slot is a TLB shootdown
 /// across cores). Costs: the touched part of a used table slot stays resident, at most
-/// 1 MiB a slot; a Rust guest's tables fill a few KiB.
-const TABLE_KEEP_RESIDENT_BYTES: usize = 1 << 20;
+/// 64 KiB a slot. A Rust guest's tables fill a few KiB, wholly inside that; Python and
+/// JavaScript components hold many larger tables, and a 1 MiB setting had every call
+/// `memset` all of them: 64 KiB took their calls from ~4-5 ms to ~2-4 ms (`--rows
+/// guests`, smoke-length trials, bench/notes.md) at no cost to Rust guests.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// Slots decommitted together, one `madvise` pass instead of one a slot. Buys: two
 /// concurrent `queue-forward` calls went from 38,000 to 51,000 calls/s with the table
 /// knobs on (little without them). Costs: up to `batch - 1` freed slots a CPU (at most 16
@@ -61,7 +64,9 @@ const DECOMMIT_BATCH_SIZE: usize = 32;
 /// Tables are initialised when an instance is made, not entry by entry on first use:
 /// lazy initialisation writes to table pages during the call (copy-on-write faults, then
 /// `madvise` on reset). Buys: see [`TABLE_KEEP_RESIDENT_BYTES`]. Costs: instantiation
-/// copies every table element up front (a few hundred for a Rust guest).
+/// copies every table element up front: a few hundred for a Rust guest, tens of thousands
+/// for SpiderMonkey, whose calls were ~1.5 ms faster with lazy initialisation in one
+/// smoke-length trial (bench/notes.md): a trade kept for Rust guests, open for review.
 const EAGER_TABLE_INIT: bool = true;
 /// How often the epoch advances: the precision of deadlines in wasm code.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
