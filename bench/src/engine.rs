@@ -134,7 +134,17 @@ async fn runtime_rate(
     concurrency: usize,
     scale: Scale,
 ) -> anyhow::Result<f64> {
-    let (listener, incoming) = (s.runtime.clone(), incoming.clone());
+    listener_rate(&s.runtime, incoming, concurrency, scale).await
+}
+
+/// Calls per second of `listener` from `concurrency` tasks, a fresh instance a call.
+pub(crate) async fn listener_rate(
+    listener: &Listener,
+    incoming: &Arc<Incoming>,
+    concurrency: usize,
+    scale: Scale,
+) -> anyhow::Result<f64> {
+    let (listener, incoming) = (listener.clone(), incoming.clone());
     let delivery = Arc::new(incoming.first_delivery(Source::Cli));
     measure::rate(concurrency, scale.trial(), move || {
         let (listener, incoming, delivery) = (listener.clone(), incoming.clone(), delivery.clone());
@@ -153,9 +163,20 @@ async fn bare_rate(
     concurrency: usize,
     scale: Scale,
 ) -> anyhow::Result<f64> {
+    bare_listener_rate(&s.bare, s.name, incoming, concurrency, scale).await
+}
+
+/// Calls per second of the bare-wasmtime `listener` from `concurrency` tasks.
+pub(crate) async fn bare_listener_rate(
+    listener: &Arc<BareListener>,
+    name: &str,
+    incoming: &Arc<Incoming>,
+    concurrency: usize,
+    scale: Scale,
+) -> anyhow::Result<f64> {
     let event = Arc::new(bare::event(&incoming.event));
-    let context = Arc::new(bare::context(&incoming.event.id(), s.name));
-    let listener = s.bare.clone();
+    let context = Arc::new(bare::context(&incoming.event.id(), name));
+    let listener = listener.clone();
     measure::rate(concurrency, scale.trial(), move || {
         let (listener, event, context) = (listener.clone(), event.clone(), context.clone());
         async move { listener.call(&event, &context).await }

@@ -8,7 +8,8 @@
 //! A smoke run (`--quick`) covers Rust and JavaScript on QuickJS only: Python and
 //! SpiderMonkey components take seconds each to compile, and run the same code paths.
 
-use crate::bare::{self, BareListener};
+use crate::bare::BareListener;
+use crate::engine::{bare_listener_rate, listener_rate};
 use crate::measure::{self, Scale};
 use crate::report::{GuestFigures, Ratio, Row, Side};
 use crate::servers::{self, Guests};
@@ -153,28 +154,9 @@ async fn per_event(
     anyhow::ensure!(report.outcome.is_ok(), "{}", report.outcome);
     let mut rates = Vec::new();
     for _ in 0..scale.trials() {
-        rates.push(runtime_rate(listener, incoming, 1, scale).await?);
+        rates.push(listener_rate(listener, incoming, 1, scale).await?);
     }
     Ok((report.fuel_consumed, measure::median(&rates)))
-}
-
-async fn runtime_rate(
-    listener: &Listener,
-    incoming: &Arc<Incoming>,
-    concurrency: usize,
-    scale: Scale,
-) -> anyhow::Result<f64> {
-    let (listener, incoming) = (listener.clone(), incoming.clone());
-    let delivery = Arc::new(incoming.first_delivery(Source::Cli));
-    measure::rate(concurrency, scale.trial(), move || {
-        let (listener, incoming, delivery) = (listener.clone(), incoming.clone(), delivery.clone());
-        async move {
-            let report = listener.call(&incoming.event, &delivery, Part::WHOLE).await;
-            anyhow::ensure!(report.outcome.is_ok(), "{}", report.outcome);
-            Ok(())
-        }
-    })
-    .await
 }
 
 /// The engine row for a big guest: runtime against bare wasmtime at 1 and 2 calls.
@@ -188,19 +170,10 @@ async fn engine_rows(
     let mut rows = Vec::new();
     let mut rates = Vec::new();
     for concurrency in [1, 2] {
-        let event = Arc::new(bare::event(&incoming.event));
-        let context = Arc::new(bare::context(&incoming.event.id(), "bench"));
-        let bare = bare.clone();
         let (ours, theirs) = measure::alternate(
             scale.trials(),
-            || runtime_rate(listener, incoming, concurrency, scale),
-            || {
-                let (bare, event, context) = (bare.clone(), event.clone(), context.clone());
-                measure::rate(concurrency, scale.trial(), move || {
-                    let (bare, event, context) = (bare.clone(), event.clone(), context.clone());
-                    async move { bare.call(&event, &context).await }
-                })
-            },
+            || listener_rate(listener, incoming, concurrency, scale),
+            || bare_listener_rate(&bare, "bench", incoming, concurrency, scale),
         )
         .await?;
         rates.push(ours);

@@ -1,4 +1,4 @@
-//! `wasm-listeners invoke` end to end, through the binary.
+//! `wasm-listeners invoke` and `wasm-listeners test` end to end, through the binary.
 
 use crate::helpers::{self, fixture};
 
@@ -97,4 +97,88 @@ fn index_picks_an_event_of_a_list_and_bad_input_is_a_usage_error() {
     let (code, out) = invoke("queue-forward", "README.md", &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("not JSON"), "{out}");
+}
+
+/// `wasm-listeners test` on a case file written into a temporary folder next to a copy of
+/// the record-creation fixture.
+fn test_cases(guest: &str, cases: &str, extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("record-create.json"),
+        dir.path().join("events.json"),
+    )
+    .unwrap();
+    let file = dir.path().join("cases.toml");
+    std::fs::write(&file, cases).unwrap();
+    let out = helpers::bin()
+        .arg("test")
+        .arg(helpers::guest(guest))
+        .arg("--cases")
+        .arg(&file)
+        .args(extra)
+        .env("WASM_LISTENERS_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), format!("{stdout}{stderr}"))
+}
+
+const TWO_CASES: &str = r#"
+[[case]]
+name = "the email is as expected"
+event = { fixture = "events.json" }
+settings = { from = "postmaster@localhost", recipients = "ops@example.org" }
+[case.expect]
+outcome = "ok"
+emails = [{ to = ["ops@example.org"], subject = "record created" }]
+
+[[case]]
+name = "a wrong expectation"
+event = { fixture = "events.json" }
+settings = { from = "postmaster@localhost", recipients = "ops@example.org" }
+[case.expect]
+outcome = "permanent"
+emails = [{ subject = "record deleted" }]
+pushes = []
+"#;
+
+#[test]
+fn test_reports_each_case_and_fails_on_a_difference() {
+    let (code, out) = test_cases("send-email", TWO_CASES, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ok    the email is as expected\n"), "{out}");
+    assert!(out.contains("FAIL  a wrong expectation\n"), "{out}");
+    assert!(out.contains("outcome: expected permanent, got ok"), "{out}");
+    assert!(
+        out.contains(r#"email 1: subject: expected "record deleted", got "record created""#),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+
+    let (code, out) = test_cases("send-email", TWO_CASES, &["--json"]);
+    assert_eq!(code, 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let emails = &report["cases"][0]["calls"][0]["emails"];
+    assert_eq!(emails[0]["body"], format!("User id: {ALICE}"));
+}
+
+#[test]
+fn test_refuses_a_bad_case_file_before_running_anything() {
+    let unknown_key = "[[case]]\nname = \"x\"\nevent = { fixture = \"events.json\" }\n[case.expect]\noutcom = \"ok\"\n";
+    let (code, out) = test_cases("send-email", unknown_key, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("unknown field `outcom`"), "{out}");
+    let missing_event = "[[case]]\nname = \"ok first\"\nevent = { fixture = \"events.json\" }\n[[case]]\nname = \"gone\"\nevent = { fixture = \"nope.json\" }\n";
+    let (code, out) = test_cases("send-email", missing_event, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("case `gone`: cannot read"), "{out}");
+    assert!(!out.contains("ok first"), "nothing ran: {out}");
+    let (code, out) = test_cases("send-email", "# no case\n", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("holds no case"), "{out}");
 }

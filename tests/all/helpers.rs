@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use wasm_listeners::{
     parse_events, Capabilities, Delivery, Email, EmailBackend, EmailBackendError, Engine,
     EngineConfig, Incoming, Listener, ListenerSpec, LoadedComponent, QueueBackend,
@@ -51,6 +52,27 @@ fn build_examples() -> Result<PathBuf, String> {
         return Err(format!("building the example guests failed: {status} (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"));
     }
     Ok(target.join("wasm32-wasip2/release"))
+}
+
+/// Tests that keep both cores busy for long (compiling Python and JavaScript components)
+/// and tests whose timing depends on a real Kinto answering in time never overlap: the
+/// first take [`heavy`] (shared among them), the second [`timing_sensitive`]. A tokio
+/// lock: the async tests hold it across their awaits (each test has its own runtime).
+static CPU: RwLock<()> = RwLock::const_new(());
+
+/// Held by a test that keeps the cores busy; many may hold it at once. Outside a runtime.
+pub fn heavy() -> RwLockReadGuard<'static, ()> {
+    CPU.blocking_read()
+}
+
+/// [`heavy`], for an async test.
+pub async fn heavy_async() -> RwLockReadGuard<'static, ()> {
+    CPU.read().await
+}
+
+/// Held by a test that must not be starved of CPU; alone while it runs.
+pub async fn timing_sensitive() -> RwLockWriteGuard<'static, ()> {
+    CPU.write().await
 }
 
 /// Logs of the code under test, shown only when `TEST_LOG` is set (e.g. `TEST_LOG=1 cargo

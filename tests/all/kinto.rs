@@ -228,6 +228,7 @@ async fn entries_added(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
 /// and neither write is kept.
 #[tokio::test]
 async fn sync_listeners_run_inside_kinto_requests_and_their_failures_fail_them() {
+    let _alone = helpers::timing_sensitive().await;
     let dir = tempfile::tempdir().unwrap();
     let (postgres, redis) = (Postgres::start(), RedisServer::start());
     let inbox = dir.path().join("inbox");
@@ -324,6 +325,7 @@ deadline_ms = 3000
 /// listener raises) reaches kinto-redis's list but never the runtime's input.
 #[tokio::test]
 async fn async_listeners_get_committed_events_after_kinto_answered() {
+    let _alone = helpers::timing_sensitive().await;
     let dir = tempfile::tempdir().unwrap();
     let (postgres, redis) = (Postgres::start(), RedisServer::start());
     let (inbox, gate) = (dir.path().join("inbox"), dir.path().join("release"));
@@ -513,6 +515,7 @@ allowed = ["objects"]
 /// answers 202 and runs the async listener itself.
 #[tokio::test]
 async fn async_listeners_on_the_embedded_defaults_through_the_http_api() {
+    let _alone = helpers::timing_sensitive().await;
     let dir = tempfile::tempdir().unwrap();
     let postgres = Postgres::start();
     let inbox = dir.path().join("inbox");
@@ -545,6 +548,7 @@ async fn async_listeners_on_the_embedded_defaults_through_the_http_api() {
 /// retries is logged in full by Kinto (async); Kinto answers as usual.
 #[tokio::test]
 async fn an_unreachable_runtime_lets_writes_proceed_when_told_and_logs_what_it_could_not_enqueue() {
+    let _alone = helpers::timing_sensitive().await;
     let postgres = Postgres::start();
     let (dead_runtime, dead_redis) = (free_port(), free_port());
     let kinto = Kinto::start(

@@ -69,7 +69,9 @@ fn component(language: &Language, example: &str) -> PathBuf {
 /// changed (Python and JavaScript builds take seconds to tens of seconds each).
 fn built(script: &'static str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap();
+    // A build that failed poisons the lock: the next test builds again and says why.
+    let built = BUILT.get_or_init(Mutex::default).lock();
+    let mut built = built.unwrap_or_else(|e| e.into_inner());
     let dir = built.entry(script).or_insert_with(|| {
         let language = Path::new(script)
             .parent()
@@ -156,6 +158,7 @@ fn effects(report: &Value) -> Vec<(String, Vec<Value>, Vec<Value>)> {
 /// Runs every conformance case file against `language`'s examples; each must pass and
 /// do exactly what the Rust examples do (emails field for field, pushes byte for byte).
 fn conformance(language: &Language) {
+    let _busy = helpers::heavy();
     let rust = &LANGUAGES[0];
     for example in EXAMPLES {
         let report = run_cases(&component(language, example), example);
@@ -264,6 +267,7 @@ fn fenced_blocks(text: &str) -> Vec<(String, String)> {
 /// The page's commands must build, `check` and `test`: a page that stops running them
 /// would otherwise pass.
 fn assert_page_runs(page: &str) {
+    let _busy = helpers::heavy();
     let commands = run_page(page).join("\n");
     for step in ["wasm-listeners check ", "wasm-listeners test "] {
         assert!(commands.contains(step), "{page} runs no `{step}`");
@@ -326,6 +330,7 @@ fn loads(server: &Server) -> [f64; 3] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_start_compiles_nothing_and_an_altered_artifact_is_refused() {
+    let _busy = helpers::heavy_async().await;
     let dir = tempfile::tempdir().unwrap();
     let config = big_guests_config(&dir.path().join("data"));
     let count = 2.0;

@@ -6,7 +6,6 @@ use crate::event::{self, Source};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Arguments of `invoke`.
 #[derive(Debug, Args)]
@@ -62,23 +61,17 @@ pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     Ok(report::exit_code(&reports))
 }
 
-/// Nothing leaves the machine (emails and pushes are only recorded), so every sender,
-/// recipient and queue is permitted: the author sees what the listener would do.
 fn spec(args: &InvokeArgs) -> ListenerSpec {
     let name = args.name.clone();
     let name = name.unwrap_or_else(|| report::listener_name(&args.component));
-    let mut spec = ListenerSpec::permit_all(name);
-    spec.settings = args.settings.iter().cloned().collect();
-    if let Some(fuel) = args.fuel {
-        spec.limits.fuel = fuel;
-    }
-    if let Some(mib) = args.memory_mib {
-        spec.limits.memory_bytes = mib << 20;
-    }
-    if let Some(ms) = args.deadline_ms {
-        spec.limits.deadline = Duration::from_millis(ms);
-    }
-    spec
+    let settings = args.settings.iter().cloned();
+    super::recording_spec(
+        &name,
+        settings,
+        args.fuel,
+        args.memory_mib,
+        args.deadline_ms,
+    )
 }
 
 fn read_event(path: &PathBuf, index: usize) -> anyhow::Result<event::Incoming> {

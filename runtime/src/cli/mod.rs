@@ -13,7 +13,7 @@ mod serve;
 mod test;
 mod worker;
 
-use crate::engine::{ArtifactCacheConfig, Engine, EngineConfig, LoadedComponent};
+use crate::engine::{ArtifactCacheConfig, Engine, EngineConfig, ListenerSpec, LoadedComponent};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,6 +112,30 @@ fn user_cache() -> Option<PathBuf> {
     }
     let xdg = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache")));
     xdg.map(|cache| cache.join("wasm-listeners"))
+}
+
+/// A listener whose policies permit everything (nothing leaves: emails and pushes are only
+/// recorded, so every sender, recipient and queue is allowed and the author sees what the
+/// listener would do), with `settings` and whichever limits are given.
+fn recording_spec(
+    name: &str,
+    settings: impl IntoIterator<Item = (String, String)>,
+    fuel: Option<u64>,
+    memory_mib: Option<u64>,
+    deadline_ms: Option<u64>,
+) -> ListenerSpec {
+    let mut spec = ListenerSpec::permit_all(name);
+    spec.settings = settings.into_iter().collect();
+    if let Some(fuel) = fuel {
+        spec.limits.fuel = fuel;
+    }
+    if let Some(mib) = memory_mib {
+        spec.limits.memory_bytes = mib << 20;
+    }
+    if let Some(ms) = deadline_ms {
+        spec.limits.deadline = std::time::Duration::from_millis(ms);
+    }
+    spec
 }
 
 /// Loads a component file (checked, compiled or from its artifact), named by its file.

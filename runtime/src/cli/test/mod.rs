@@ -19,7 +19,6 @@ use cases::Case;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 use verdict::Observed;
 
 /// Arguments of `test`.
@@ -116,21 +115,10 @@ pub(super) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Every sender, recipient and queue is permitted, as for `invoke`: nothing leaves.
 fn spec(name: &str, case: &Case) -> ListenerSpec {
-    let mut spec = ListenerSpec::permit_all(name);
-    spec.settings = case.settings.clone().into_iter().collect();
-    let limits = &case.limits;
-    if let Some(fuel) = limits.fuel {
-        spec.limits.fuel = fuel;
-    }
-    if let Some(mib) = limits.memory_mib {
-        spec.limits.memory_bytes = mib << 20;
-    }
-    if let Some(ms) = limits.deadline_ms {
-        spec.limits.deadline = Duration::from_millis(ms);
-    }
-    spec
+    let l = &case.limits;
+    let settings = case.settings.clone();
+    super::recording_spec(name, settings, l.fuel, l.memory_mib, l.deadline_ms)
 }
 
 fn print_case(ran: &Ran) {
