@@ -17,15 +17,10 @@ pub(super) struct CheckArgs {
 }
 
 pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let bytes = super::read_component(&args.component)?;
     let engine = super::engine()?;
     let shown = args.component.display();
-    let loaded = match super::load(&engine, &args.component, &bytes).await {
-        Ok(loaded) => loaded,
-        Err(refusal) => {
-            println!("refused: {shown}: {refusal}");
-            return Ok(ExitCode::from(1));
-        }
+    let Some(loaded) = super::load_or_refuse(&engine, &args.component).await? else {
+        return Ok(ExitCode::from(1));
     };
     let version = &loaded.info.version;
     println!("ok: {shown} implements wasm-listeners:listener@{version}");

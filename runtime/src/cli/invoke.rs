@@ -40,15 +40,10 @@ pub(super) struct InvokeArgs {
 }
 
 pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
-    let bytes = super::read_component(&args.component)?;
     let incoming = read_event(&args.event, args.index)?;
     let engine = super::engine()?;
-    let loaded = match super::load(&engine, &args.component, &bytes).await {
-        Ok(loaded) => loaded,
-        Err(refusal) => {
-            println!("refused: {}: {refusal}", args.component.display());
-            return Ok(ExitCode::from(1));
-        }
+    let Some(loaded) = super::load_or_refuse(&engine, &args.component).await? else {
+        return Ok(ExitCode::from(1));
     };
     let listener = engine.listener(&loaded, spec(&args), Capabilities::record_only())?;
     let delivery = incoming.first_delivery(Source::Cli);

@@ -84,7 +84,7 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 }
 
 /// Reads a component file, naming it in the error.
-fn read_component(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
@@ -138,14 +138,17 @@ fn recording_spec(
     spec
 }
 
-/// Loads a component file (checked, compiled or from its artifact), named by its file.
-async fn load(
-    engine: &Engine,
-    path: &Path,
-    bytes: &[u8],
-) -> Result<LoadedComponent, crate::engine::CheckError> {
+/// Reads and loads a component file (checked, compiled or from its artifact), named by its
+/// file; `None` once a refusal is printed (`refused: FILE: why`), for exit status 1.
+async fn load_or_refuse(engine: &Engine, path: &Path) -> anyhow::Result<Option<LoadedComponent>> {
+    let bytes = read_component(path)?;
     let name = path.file_name().map(|n| n.to_string_lossy());
-    engine
-        .load_named(name.as_deref().unwrap_or("component"), bytes)
-        .await
+    let name = name.as_deref().unwrap_or("component");
+    match engine.load_named(name, &bytes).await {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(refusal) => {
+            println!("refused: {}: {refusal}", path.display());
+            Ok(None)
+        }
+    }
 }

@@ -69,14 +69,9 @@ pub(super) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|c| c.event(&args.cases))
         .collect::<Result<_, _>>()?;
-    let bytes = super::read_component(&args.component)?;
     let engine = super::engine()?;
-    let loaded = match super::load(&engine, &args.component, &bytes).await {
-        Ok(loaded) => loaded,
-        Err(refusal) => {
-            println!("refused: {}: {refusal}", args.component.display());
-            return Ok(ExitCode::from(1));
-        }
+    let Some(loaded) = super::load_or_refuse(&engine, &args.component).await? else {
+        return Ok(ExitCode::from(1));
     };
     let name = report::listener_name(&args.component);
     let mut results = Vec::with_capacity(cases.len());
