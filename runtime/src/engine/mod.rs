@@ -50,11 +50,10 @@ const DEFAULT_KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// ([`EAGER_TABLE_INIT`]), two concurrent calls went from 29,000 to 53,000 calls/s for
 /// `send-email` on 2 cores (BENCHMARKS.md; `madvise` on a table slot is a TLB shootdown
 /// across cores). Costs: the touched part of a used table slot stays resident, at most
-/// 64 KiB a slot. A Rust guest's tables fill a few KiB, wholly inside that; Python and
-/// JavaScript components hold many larger tables, and a 1 MiB setting had every call
-/// `memset` all of them: 64 KiB took their calls from ~4-5 ms to ~2-4 ms (`--rows
-/// guests`, smoke-length trials, bench/notes.md) at no cost to Rust guests.
-const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+/// 1 MiB a slot; a Rust guest's tables fill a few KiB. 64 KiB was tried for Python and
+/// JavaScript guests (many larger tables): within noise for them in a full run, and the
+/// Rust engine rows read lower in the run after it (bench/runs/engine): reverted.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// Slots decommitted together, one `madvise` pass instead of one a slot. Buys: two
 /// concurrent `queue-forward` calls went from 38,000 to 51,000 calls/s with the table
 /// knobs on (little without them). Costs: up to `batch - 1` freed slots a CPU (at most 16
