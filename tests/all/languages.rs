@@ -6,7 +6,7 @@
 //!   source with the pinned tools `scripts/dev test` installs. Every case must pass, and
 //!   every language must send the same emails and push the same bytes as the Rust
 //!   examples. A language is added with its examples, a build script and a line in
-//!   [`LANGUAGES`].
+//!   [`LANGUAGES`]: Rust, Python, JavaScript on SpiderMonkey and on QuickJS, C and Zig.
 //! - **Pages**: `docs/<language>.md` is run block by block in an empty folder (see
 //!   [`run_page`] for the conventions), with the installed tools on `PATH`.
 //! - **Precompiled**: a second `serve` start with Python and JavaScript listeners compiles
@@ -54,6 +54,16 @@ const LANGUAGES: &[Language] = &[
         build: Some("examples/javascript/build"),
         suffix: ".quickjs",
     },
+    Language {
+        name: "c",
+        build: Some("examples/c/build"),
+        suffix: "",
+    },
+    Language {
+        name: "zig",
+        build: Some("examples/zig/build"),
+        suffix: "",
+    },
 ];
 
 /// The built example `example` of `language`.
@@ -98,8 +108,9 @@ fn scratch() -> &'static Path {
     DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
-/// `PATH` with the pinned tools first: `.venv/bin` (componentize-py), the JavaScript
-/// examples' `node_modules/.bin` (componentize-js, jco) and the runtime under test.
+/// `PATH` with the pinned tools first: `.venv/bin` (componentize-py, wasm-tools, Zig), the
+/// JavaScript examples' `node_modules/.bin` (componentize-js, jco) and the runtime under
+/// test. Debian's clang comes from the system's `PATH`.
 fn tool_path() -> String {
     let runtime = Path::new(env!("CARGO_BIN_EXE_wasm-listeners"))
         .parent()
@@ -205,6 +216,16 @@ fn conformance_javascript_quickjs() {
     conformance(&LANGUAGES[3]);
 }
 
+#[test]
+fn conformance_c() {
+    conformance(&LANGUAGES[4]);
+}
+
+#[test]
+fn conformance_zig() {
+    conformance(&LANGUAGES[5]);
+}
+
 /// Runs a language page's fenced blocks in order, in an empty folder, as a reader would:
 /// - `sh`: run with `bash -euo pipefail`;
 /// - `sh install`: not run (it installs the tools, which [`tool_path`] provides);
@@ -282,6 +303,43 @@ fn the_python_page_runs_as_written() {
 #[test]
 fn the_javascript_page_runs_as_written() {
     assert_page_runs("docs/javascript.md");
+}
+
+#[test]
+fn the_c_page_runs_as_written() {
+    assert_page_runs("docs/c.md");
+}
+
+#[test]
+fn the_zig_page_runs_as_written() {
+    assert_page_runs("docs/zig.md");
+}
+
+/// The committed C bindings (`guest-sdk/c/bindings`) are what wit-bindgen generates from
+/// `wit/`. Checked where `scripts/dev bindings` installed the tool: building it takes 4-5
+/// minutes, which `scripts/dev test` does not spend.
+#[test]
+fn the_c_bindings_are_generated_from_the_contract() {
+    let tool = repo().join(".tools/bin/wit-bindgen");
+    if !tool.exists() {
+        eprintln!(
+            "not checked: no {} (run `scripts/dev bindings --check`)",
+            tool.display()
+        );
+        return;
+    }
+    let output = Command::new(&tool)
+        .args(["c", "wit", "--world", "listener", "--no-object-file"])
+        .args(["--out-dir", "guest-sdk/c/bindings", "--check"])
+        .current_dir(repo())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "guest-sdk/c/bindings differs from what wit/ generates (run `scripts/dev bindings`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
