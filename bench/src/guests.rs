@@ -5,8 +5,8 @@
 //! bare wasmtime at 1 and 2 concurrent calls), so a pooling knob chosen for Rust guests
 //! shows if it hurts the big ones.
 //!
-//! A smoke run (`--quick`) covers Rust and JavaScript on QuickJS only: Python and
-//! SpiderMonkey components take seconds each to compile, and run the same code paths.
+//! A smoke run (`--quick`) leaves out Python and JavaScript on SpiderMonkey: their
+//! components take seconds each to compile, and run the same code paths as QuickJS's.
 
 use crate::bare::BareListener;
 use crate::engine::{bare_listener_rate, listener_rate};
@@ -61,6 +61,13 @@ fn languages(rust: &Guests, scale: Scale) -> anyhow::Result<Vec<Language>> {
         send_email: js("quickjs", "send-email"),
         queue_forward: js("quickjs", "queue-forward"),
     });
+    for (name, dir) in [("C", &built.c), ("Zig", &built.zig)] {
+        languages.push(Language {
+            name,
+            send_email: dir.join("send-email.wasm"),
+            queue_forward: dir.join("queue-forward.wasm"),
+        });
+    }
     Ok(languages)
 }
 

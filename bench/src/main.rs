@@ -95,6 +95,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)?;
     let plot = args.out.join("benchmarks.png");
+    let languages_plot = args.out.join("languages.png");
     // The report first: it tells whether the tree was clean, before this run writes into it.
     let markdown = report::markdown(
         &rows,
@@ -102,10 +103,14 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         scale,
         &command_line(args),
         &plot_name(&plot),
+        &plot_name(&languages_plot),
     )?;
     let path = args.out.join("BENCHMARKS.md");
     std::fs::write(&path, markdown)?;
     plot::draw(&rows, &plot)?;
+    if !languages.is_empty() {
+        plot::draw_languages(&languages, &languages_plot)?;
+    }
     println!("{}", report::table(&rows));
     println!("{}", report::guests_table(&languages));
     println!("wrote {} and {}", path.display(), plot.display());

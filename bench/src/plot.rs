@@ -1,8 +1,8 @@
-//! The plot of BENCHMARKS.md: each comparison's ratio as a bar on a log scale around 1,
-//! with its target marked. plotters draws into an RGB buffer with a TrueType font read
+//! The plots of BENCHMARKS.md: each comparison's ratio as a bar on a log scale around 1,
+//! with its target marked; and the per-language figures, a panel per measure. plotters draws into an RGB buffer with a TrueType font read
 //! from a file (no system font library), and png encodes the buffer.
 
-use crate::report::{Row, Target};
+use crate::report::{GuestFigures, Row, Target};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use std::path::Path;
@@ -134,4 +134,103 @@ fn encode(buffer: &[u8], height: u32, path: &Path) -> anyhow::Result<()> {
 
 fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing the plot: {e:?}")
+}
+
+/// A panel of the per-language plot: its title, the figure it reads, the figure's unit.
+type Measure = (&'static str, fn(&GuestFigures) -> f64, &'static str);
+
+/// The per-language plot: for each measure of the guests table, one bar per listener on
+/// a log scale (smaller is better for all four), so languages compare at a glance.
+pub(crate) fn draw_languages(guests: &[GuestFigures], path: &Path) -> anyhow::Result<()> {
+    font()?;
+    let measures: [Measure; 4] = [
+        ("component size", |g| g.bytes as f64 / 1e3, "KB"),
+        (
+            "compile (first load)",
+            |g| g.compile.as_secs_f64() * 1e3,
+            "ms",
+        ),
+        (
+            "precompiled load",
+            |g| g.precompiled_load.as_secs_f64() * 1e3,
+            "ms",
+        ),
+        (
+            "time per event (fresh instance)",
+            |g| g.time_per_event.as_secs_f64() * 1e6,
+            "µs",
+        ),
+    ];
+    let panel_height = TOP as u32 + ROW_HEIGHT * guests.len() as u32 + 10;
+    let height = panel_height * measures.len() as u32;
+    let mut buffer = vec![0u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let panels = root.split_evenly((measures.len(), 1));
+        for (panel, (title, value, unit)) in panels.iter().zip(measures) {
+            let values: Vec<f64> = guests.iter().map(|g| value(g).max(1e-3)).collect();
+            measure_panel(
+                panel,
+                &format!("{title}, {unit}, log scale"),
+                guests,
+                &values,
+                unit,
+            )?;
+        }
+        root.present().map_err(plot_error)?;
+    }
+    encode(&buffer, height, path)
+}
+
+fn measure_panel(
+    area: &Area<'_>,
+    title: &str,
+    guests: &[GuestFigures],
+    values: &[f64],
+    unit: &str,
+) -> anyhow::Result<()> {
+    let low = values
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .log10()
+        .floor();
+    let high = values
+        .iter()
+        .copied()
+        .fold(0.0, f64::max)
+        .log10()
+        .ceil()
+        .max(low + 1.0);
+    let at = |v: f64| {
+        LABEL_WIDTH + ((v.log10() - low) / (high - low) * BAR_WIDTH).clamp(0.0, BAR_WIDTH) as i32
+    };
+    let text = ("sans-serif", 13).into_font();
+    area.draw(&Text::new(
+        title.to_owned(),
+        (10, 15),
+        ("sans-serif", 18).into_font(),
+    ))
+    .map_err(plot_error)?;
+    for (i, (guest, &v)) in guests.iter().zip(values).enumerate() {
+        let y = TOP - 20 + (i as u32 * ROW_HEIGHT) as i32;
+        let label = format!("{} in {}", guest.example, guest.language);
+        area.draw(&Text::new(label, (10, y + 8), text.clone()))
+            .map_err(plot_error)?;
+        let corners = [
+            (LABEL_WIDTH, y + 4),
+            (at(v).max(LABEL_WIDTH + 1), y + ROW_HEIGHT as i32 - 8),
+        ];
+        area.draw(&Rectangle::new(corners, RGBColor(90, 120, 180).filled()))
+            .map_err(plot_error)?;
+        let figure = if v >= 100.0 {
+            format!("{v:.0} {unit}")
+        } else {
+            format!("{v:.2} {unit}")
+        };
+        area.draw(&Text::new(figure, (at(v) + 6, y + 8), text.clone()))
+            .map_err(plot_error)?;
+    }
+    Ok(())
 }

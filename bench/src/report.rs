@@ -169,6 +169,7 @@ pub(crate) fn markdown(
     scale: Scale,
     command: &str,
     plot: &str,
+    languages_plot: &str,
 ) -> anyhow::Result<String> {
     let mut out = String::from("# Benchmarks\n\n");
     let _ = writeln!(out, "Made by `{command}` on {}.", machine());
@@ -188,6 +189,7 @@ pub(crate) fn markdown(
     if !guests.is_empty() {
         out.push_str("\n## Listeners in every language\n\nEach example loaded twice into one engine with an artifact cache: *compile* is the first load (compile, check, store the artifact), *precompiled load* the second (read, verify, deserialise, check); fuel and time are one `Listener::call` on the record-creation event, fresh instance included.\n\n");
         out.push_str(&guests_table(guests));
+        let _ = writeln!(out, "\n![every language]({languages_plot})");
     }
     let _ = writeln!(out, "\n![ratios]({plot})");
     // What the figures mean, what the profile shows where a target is missed, and what

@@ -52,6 +52,10 @@ pub(crate) struct LanguageGuests {
     pub(crate) python: PathBuf,
     /// `<example>.spidermonkey.wasm` and `<example>.quickjs.wasm`.
     pub(crate) javascript: PathBuf,
+    /// `<example>.wasm`.
+    pub(crate) c: PathBuf,
+    /// `<example>.wasm`.
+    pub(crate) zig: PathBuf,
 }
 
 /// Builds the Python and JavaScript examples from source (nothing when their build is up
@@ -66,7 +70,7 @@ pub(crate) fn build_language_guests() -> anyhow::Result<LanguageGuests> {
     let mut path: Vec<String> = tools.iter().map(|p| p.display().to_string()).collect();
     path.push(std::env::var("PATH").unwrap_or_default());
     let mut built = Vec::new();
-    for language in ["python", "javascript"] {
+    for language in ["python", "javascript", "c", "zig"] {
         let out = repo.join("examples/target").join(language);
         let script = repo.join("examples").join(language).join("build");
         let status = Command::new(&script)
@@ -80,8 +84,13 @@ pub(crate) fn build_language_guests() -> anyhow::Result<LanguageGuests> {
         );
         built.push(out);
     }
-    let [python, javascript] = <[PathBuf; 2]>::try_from(built).expect("two languages");
-    Ok(LanguageGuests { python, javascript })
+    let [python, javascript, c, zig] = <[PathBuf; 4]>::try_from(built).expect("four languages");
+    Ok(LanguageGuests {
+        python,
+        javascript,
+        c,
+        zig,
+    })
 }
 
 /// The record-creation event Kinto emitted (`ResourceChanged`), from the fixtures.

@@ -1,5 +1,5 @@
 //! A smoke run of the benchmark command (`--quick`, the test profile, output in a temporary
-//! folder): it builds and runs, every row is there, and the plot is a PNG. No figure is
+//! folder): it builds and runs, every row is there, and the plots are PNGs. No figure is
 //! checked: speed is for `scripts/dev bench`, not for tests.
 
 use std::process::Command;
@@ -29,10 +29,15 @@ fn the_benchmark_command_runs_every_row() {
         "guests: send-email in JavaScript (QuickJS), 2 concurrent call(s)",
         "| queue-forward in Rust |",
         "| send-email in JavaScript (QuickJS) |",
+        "| send-email in C |",
+        "| queue-forward in Zig |",
+        "guests: send-email in Zig, 1 concurrent call(s)",
     ] {
         assert!(report.contains(row), "{row} missing from:\n{report}");
     }
     assert!(report.contains("smoke run"), "{report}");
-    let png = std::fs::read(out_dir.path().join("benchmarks.png")).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    for plot in ["benchmarks.png", "languages.png"] {
+        let png = std::fs::read(out_dir.path().join(plot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{plot} is not a PNG");
+    }
 }
