@@ -316,8 +316,8 @@ fn the_zig_page_runs_as_written() {
 }
 
 /// The committed C bindings (`guest-sdk/c/bindings`) are what wit-bindgen generates from
-/// `wit/`. Checked where `scripts/dev bindings` installed the tool: building it takes 4-5
-/// minutes, which `scripts/dev test` does not spend.
+/// `wit/`. Checked where `scripts/dev bindings` installed the tool: building it takes about
+/// 6 minutes, which `scripts/dev test` does not spend.
 #[test]
 fn the_c_bindings_are_generated_from_the_contract() {
     let tool = repo().join(".tools/bin/wit-bindgen");
