@@ -114,6 +114,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     println!("{}", report::table(&rows));
     println!("{}", report::guests_table(&languages));
     println!("wrote {} and {}", path.display(), plot.display());
+    if !languages.is_empty() {
+        println!("wrote {}", languages_plot.display());
+    }
     Ok(())
 }
 

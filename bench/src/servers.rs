@@ -58,9 +58,9 @@ pub(crate) struct LanguageGuests {
     pub(crate) zig: PathBuf,
 }
 
-/// Builds the Python and JavaScript examples from source (nothing when their build is up
-/// to date) into `examples/target/{python,javascript}`, with the pinned tools that
-/// `scripts/dev` installs (`.venv`, `examples/javascript/node_modules`).
+/// Builds the Python, JavaScript, C and Zig examples from source (nothing when their build
+/// is up to date) into `examples/target/{python,javascript,c,zig}`, with the pinned tools
+/// that `scripts/dev` installs (`.venv`, `examples/javascript/node_modules`, Debian's clang).
 pub(crate) fn build_language_guests() -> anyhow::Result<LanguageGuests> {
     let repo = repo();
     let tools = [
