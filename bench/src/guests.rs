@@ -3,7 +3,8 @@
 //! cache), its precompiled load time (a load from the artifact), and fuel and time per
 //! event through the runtime; for `send-email`, the engine row again (the runtime against
 //! bare wasmtime at 1 and 2 concurrent calls), so a pooling knob chosen for Rust guests
-//! shows if it hurts the big ones.
+//! shows if it hurts the big ones; and the time per event again when the listener reuses
+//! its instance (`calls_per_instance`), which big guests gain most from.
 //!
 //! A smoke run (`--quick`) leaves out Python and JavaScript on SpiderMonkey: their
 //! components take seconds each to compile, and run the same code paths as QuickJS's.
@@ -13,6 +14,7 @@ use crate::engine::{bare_listener_rate, listener_rate};
 use crate::measure::{self, Scale};
 use crate::report::{GuestFigures, Ratio, Row, Side};
 use crate::servers::{self, Guests};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +29,9 @@ const SEND_EMAIL: &[(&str, &str)] = &[
     ("recipients", "kinto@yopmail.com"),
 ];
 const QUEUE_FORWARD: &[(&str, &str)] = &[("listname", "eventqueue")];
+
+/// Calls one instance serves in the reused-instance measure.
+pub(crate) const CALLS_PER_INSTANCE: u32 = 1_000;
 
 /// One language's built examples.
 struct Language {
@@ -95,6 +100,9 @@ pub(crate) async fn rows(
             let (fuel, rate) = per_event(&listener, &incoming, scale).await?;
             figure.fuel_per_event = fuel;
             figure.time_per_event = Duration::from_secs_f64(1.0 / rate);
+            let reused = reusing(&engine, path, settings).await?;
+            let (_, rate) = per_event(&reused, &incoming, scale).await?;
+            figure.time_per_event_reused = Duration::from_secs_f64(1.0 / rate);
             figures.push(figure);
             if example == "send-email" && language.name != "Rust" {
                 let bare = BareListener::new(
@@ -132,12 +140,7 @@ async fn load(
         after.artifacts_loaded == before.artifacts_loaded + 1 && after.compiled == before.compiled,
         "{name}: the second load did not come from the artifact"
     );
-    let mut spec = ListenerSpec::permit_all("bench");
-    spec.settings = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let listener = engine.listener(&loaded, spec, Capabilities::record_only())?;
+    let listener = engine.listener(&loaded, spec(settings, 1), Capabilities::record_only())?;
     let figure = GuestFigures {
         language: "",
         example: "",
@@ -146,8 +149,31 @@ async fn load(
         precompiled_load,
         fuel_per_event: 0,
         time_per_event: Duration::ZERO,
+        time_per_event_reused: Duration::ZERO,
     };
     Ok((listener, figure))
+}
+
+/// The component at `path` again (from the artifact), an instance serving up to
+/// [`CALLS_PER_INSTANCE`] calls.
+async fn reusing(
+    engine: &Engine,
+    path: &Path,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<Listener> {
+    let loaded = engine.load(&std::fs::read(path)?).await?;
+    let spec = spec(settings, CALLS_PER_INSTANCE);
+    Ok(engine.listener(&loaded, spec, Capabilities::record_only())?)
+}
+
+fn spec(settings: &[(&str, &str)], calls_per_instance: u32) -> ListenerSpec {
+    let mut spec = ListenerSpec::permit_all("bench");
+    spec.settings = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spec.calls_per_instance = NonZeroU32::new(calls_per_instance).unwrap_or(NonZeroU32::MIN);
+    spec
 }
 
 /// Fuel of one call, and calls per second from one task (median of the trials).

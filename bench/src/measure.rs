@@ -114,6 +114,29 @@ where
     Ok((median(&left), median(&right)))
 }
 
+/// [`alternate`] with two measures on side `a`, each trial running both: the medians of
+/// each of `a`'s measures and of `b`.
+pub(crate) async fn alternate_pair<A, B, FA, FB>(
+    trials: usize,
+    a: A,
+    b: B,
+) -> anyhow::Result<((f64, f64), f64)>
+where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: Future<Output = anyhow::Result<(f64, f64)>>,
+    FB: Future<Output = anyhow::Result<f64>>,
+{
+    let (mut first, mut second, mut right) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..trials {
+        let (x, y) = a().await?;
+        first.push(x);
+        second.push(y);
+        right.push(b().await?);
+    }
+    Ok(((median(&first), median(&second)), median(&right)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,10 +140,10 @@ fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 type Measure = (&'static str, fn(&GuestFigures) -> f64, &'static str);
 
 /// The per-language plot: for each measure of the guests table, one bar per listener on
-/// a log scale (smaller is better for all four), so languages compare at a glance.
+/// a log scale (smaller is better for all five), so languages compare at a glance.
 pub(crate) fn draw_languages(guests: &[GuestFigures], path: &Path) -> anyhow::Result<()> {
     font()?;
-    let measures: [Measure; 4] = [
+    let measures: [Measure; 5] = [
         ("component size", |g| g.bytes as f64 / 1e3, "KB"),
         (
             "compile (first load)",
@@ -158,6 +158,11 @@ pub(crate) fn draw_languages(guests: &[GuestFigures], path: &Path) -> anyhow::Re
         (
             "time per event (fresh instance)",
             |g| g.time_per_event.as_secs_f64() * 1e6,
+            "µs",
+        ),
+        (
+            "time per event (instance reused)",
+            |g| g.time_per_event_reused.as_secs_f64() * 1e6,
             "µs",
         ),
     ];

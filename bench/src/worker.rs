@@ -27,6 +27,10 @@ const SINK: &str = "derived";
 const LANES: usize = 4;
 /// Entries a lane takes at once: see [`LANES`].
 const BATCH: usize = 64;
+/// Calls one instance serves in the row's second configuration (`calls_per_instance`):
+/// what a listener that opts in to reuse gets; the first keeps the default, a fresh
+/// instance per event.
+const CALLS_PER_INSTANCE: u32 = 1_000;
 /// Entries per pipeline when filling the list.
 const FILL_CHUNK: usize = 1_000;
 /// How often the sink's length is read while our worker runs.
@@ -41,18 +45,23 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
         .get_multiplexed_async_connection()
         .await?;
     let dir = tempfile::tempdir()?;
-    let config = Config::parse(&config(guests, &url), dir.path())?;
-    let worker = Service::worker(&config, Arc::new(SystemClock)).await?;
+    let fresh = Config::parse(&config(guests, &url, 1), dir.path())?;
+    let fresh = Service::worker(&fresh, Arc::new(SystemClock)).await?;
+    let reused = Config::parse(&config(guests, &url, CALLS_PER_INSTANCE), dir.path())?;
+    let reused = Service::worker(&reused, Arc::new(SystemClock)).await?;
     let payload = record_create_payload()?;
     let n = scale.entries();
     let tutorial_args = [redis.port.to_string(), n.to_string()];
-    let (ours, tutorial) = measure::alternate(
+    let ((ours, ours_reused), tutorial) = measure::alternate_pair(
         scale.trials(),
         || {
-            let (mut conn, worker, payload) = (conn.clone(), worker.clone(), &payload);
+            let (mut conn, payload) = (conn.clone(), &payload);
+            let (fresh, reused) = (fresh.clone(), reused.clone());
             async move {
                 fill(&mut conn, payload, n).await?;
-                drain(&mut conn, worker, n).await
+                let fresh = drain(&mut conn, fresh, n).await?;
+                fill(&mut conn, payload, n).await?;
+                Ok((fresh, drain(&mut conn, reused, n).await?))
             }
         },
         || {
@@ -65,25 +74,43 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
     )
     .await?;
     redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await?;
-    Ok(vec![Row {
-        group: "worker",
-        name: "kinto-redis entries, queue-forward".into(),
-        ours: Side::new(
-            format!("runtime worker (queue-forward, {LANES} lanes, batch {BATCH})"),
-            ours,
-        ),
-        theirs: Some(Side::new(
+    let tutorial = || {
+        Some(Side::new(
             "tutorial worker (BLPOP, json.loads, RPUSH per event)",
             tutorial,
-        )),
-        ratio: Ratio::Rate,
-        target: Some(Target::AtLeast(5.0)),
-    }])
+        ))
+    };
+    Ok(vec![
+        Row {
+            group: "worker",
+            name: "kinto-redis entries, queue-forward".into(),
+            ours: Side::new(
+                format!("runtime worker (queue-forward, {LANES} lanes, batch {BATCH})"),
+                ours,
+            ),
+            theirs: tutorial(),
+            ratio: Ratio::Rate,
+            target: Some(Target::AtLeast(5.0)),
+        },
+        Row {
+            group: "worker",
+            name: format!(
+                "kinto-redis entries, queue-forward, calls_per_instance = {CALLS_PER_INSTANCE}"
+            ),
+            ours: Side::new(
+                format!("runtime worker, an instance serving up to {CALLS_PER_INSTANCE} events"),
+                ours_reused,
+            ),
+            theirs: tutorial(),
+            ratio: Ratio::Rate,
+            target: Some(Target::AtLeast(5.0)),
+        },
+    ])
 }
 
 /// The worker's configuration, as a user writes it: `queue-forward` on kinto-redis's list,
-/// pushing onto [`SINK`].
-fn config(guests: &Guests, url: &str) -> String {
+/// pushing onto [`SINK`], an instance serving `calls_per_instance` events.
+fn config(guests: &Guests, url: &str, calls_per_instance: u32) -> String {
     let component = guests.queue_forward.display();
     format!(
         r#"[queue]
@@ -98,6 +125,7 @@ name = "forward"
 component = "{component}"
 mode = "async"
 inputs = ["kinto-redis"]
+calls_per_instance = {calls_per_instance}
 [listener.settings]
 listname = "{SINK}"
 [listener.queue]

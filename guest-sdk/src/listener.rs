@@ -9,7 +9,8 @@ use crate::{Error, Event, Result, Settings, SettingsError};
 /// A Kinto event listener. Implement it on a unit struct and export it with
 /// [`export_listener!`](crate::export_listener).
 ///
-/// Each call runs in a fresh instance: keep no state between events.
+/// Each call runs in a fresh instance unless the operator lets one instance serve several
+/// calls (`calls_per_instance`): keep no state between events that the next event needs.
 pub trait Listener {
     /// Handles one event (or one part of one: see [`Context::part_count`](crate::Context::part_count)).
     ///

@@ -19,6 +19,7 @@ use crate::policy::{EmailPolicy, QueuePolicy};
 use crate::store::Store;
 use anyhow::{bail, Context};
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -371,6 +372,7 @@ fn spec(config: &Config, l: &ListenerConfig) -> ListenerSpec {
         limits: l.limits.clone(),
         email,
         queue,
+        calls_per_instance: NonZeroU32::new(l.calls_per_instance).unwrap_or(NonZeroU32::MIN),
     }
 }
 

@@ -53,6 +53,18 @@ pub fn ok() -> Vec<u8> {
     component("", &Data::default(), &format!("(i32.const {OK})"))
 }
 
+/// Counts the calls its instance served in a global: `ok` for the first `ok_calls`, then a
+/// transient listener error ([`REFUSED`]). With a fresh instance per call, always `ok`.
+pub fn count_calls(ok_calls: u32) -> Vec<u8> {
+    let global = "(global $calls (mut i32) (i32.const 0))";
+    let body = format!(
+        "(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+        (select (i32.const {FAILED}) (i32.const {OK})
+            (i32.gt_u (global.get $calls) (i32.const {ok_calls})))"
+    );
+    component(global, &Data::default(), &body)
+}
+
 /// The queue name [`push_queue`] pushes to.
 pub const QUEUE: &str = "events";
 /// The payload [`push_queue`] pushes.
@@ -212,7 +224,14 @@ fn escape(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn every_component_loads_and_validates_its_settings() {
     let engine = helpers::engine();
-    for bytes in [spin(), grow(1), ok(), push_queue(), send_email()] {
+    for bytes in [
+        spin(),
+        grow(1),
+        ok(),
+        count_calls(1),
+        push_queue(),
+        send_email(),
+    ] {
         let spec = helpers::open_spec("component", &[]);
         let listener = listener(&engine, &bytes, spec, Capabilities::record_only()).await;
         let report = listener.validate_settings().await;

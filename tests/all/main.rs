@@ -23,6 +23,7 @@ mod layering;
 mod limits;
 mod outcomes;
 mod queues;
+mod reuse;
 mod roundtrip;
 mod sandbox;
 mod serve;

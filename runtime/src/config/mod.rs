@@ -104,6 +104,12 @@ pub enum Invalid {
         /// The key.
         key: &'static str,
     },
+    /// `calls_per_instance = 0`.
+    #[error("listener `{listener}`: calls_per_instance = 0 would run nothing: use 1 (the default, a fresh instance for every call) or more (an instance serves that many calls)")]
+    NoCallPerInstance {
+        /// The listener's name.
+        listener: String,
+    },
     /// A `[delivery]` setting that cannot be used.
     #[error("[delivery] {key}: {why}")]
     Delivery {

@@ -96,6 +96,26 @@ fn a_zero_fuel_yield_interval_is_refused_naming_the_key() {
 }
 
 #[test]
+fn calls_per_instance_defaults_to_one_and_zero_is_refused() {
+    let c = parse("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n").unwrap();
+    assert_eq!(c.listeners[0].calls_per_instance, 1);
+    let text = "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\ncalls_per_instance = 50\n";
+    assert_eq!(parse(text).unwrap().listeners[0].calls_per_instance, 50);
+    let zero = "[[listener]]\nname = \"z\"\ncomponent = \"a.wasm\"\ncalls_per_instance = 0\n";
+    let e = parse(zero).unwrap_err();
+    let ConfigError::Invalid { rule, .. } = &e else {
+        panic!("{e}");
+    };
+    assert_eq!(
+        rule,
+        &Invalid::NoCallPerInstance {
+            listener: "z".into()
+        }
+    );
+    assert!(e.to_string().contains("use 1 (the default"), "{e}");
+}
+
+#[test]
 fn secrets_never_print() {
     let c = parse(
         "[server]\noperator_token = \"tok-123\"\n[email.smtp]\nhost = \"h\"\npassword = \"pw-456\"\n[queue]\nredis_url = \"redis://:pw-789@h/0\"\n",

@@ -32,6 +32,12 @@ impl MemoryLimiter {
     pub(crate) fn peak(&self) -> u64 {
         self.peak
     }
+
+    /// Starts the next call on a reused instance: the memory it holds stays counted, and
+    /// the peak starts from it.
+    pub(crate) fn next_call(&mut self) {
+        self.peak = self.current;
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

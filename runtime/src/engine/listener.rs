@@ -4,6 +4,7 @@
 use super::limiter::MemoryLimiter;
 use super::outcome::{classify, CallReport, ErrorKind, Outcome};
 use super::state::{deny_all_wasi, HostState};
+use super::warm::WarmStack;
 use super::{convert, CheckError, Engine, EPOCH_TICK};
 use crate::bindings::types::{self as wit, ListenerError};
 use crate::bindings::{Listener as Bindings, ListenerPre};
@@ -16,6 +17,7 @@ use crate::host::{EmailBackend, QueueBackend, RecordOnly};
 use crate::limits::Limits;
 use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -43,6 +45,10 @@ pub struct ListenerSpec {
     pub email: EmailPolicy,
     /// What its queue capability may do.
     pub queue: QueuePolicy,
+    /// How many of its calls one instance may serve: 1 (the default) gives every call a
+    /// fresh instance; more lets an instance that ended a call `ok` serve the next ones
+    /// (see `engine/warm.rs` for what carries over and when an instance is dropped).
+    pub calls_per_instance: NonZeroU32,
 }
 
 impl ListenerSpec {
@@ -54,6 +60,7 @@ impl ListenerSpec {
             limits: Limits::default(),
             email: EmailPolicy::deny_all(),
             queue: QueuePolicy::deny_all(),
+            calls_per_instance: NonZeroU32::MIN,
         }
     }
 
@@ -96,10 +103,10 @@ impl std::fmt::Debug for Capabilities {
 
 /// A component bound to its configuration, ready to run calls. Cheap to clone.
 ///
-/// Every call gets a fresh store and instance from the pre-instantiated component (17-19 µs
-/// with the pooling allocator), so nothing leaks from one event to the next. An opt-in reuse
-/// mode (one instance serving several calls, dropped after any trap) fits behind
-/// [`Listener::call`] without changing callers: only `instantiate` would change.
+/// By default every call gets a fresh store and instance from the pre-instantiated
+/// component (17-19 µs with the pooling allocator), so nothing leaks from one event to the
+/// next. A listener with [`ListenerSpec::calls_per_instance`] above 1 reuses an instance
+/// across its own calls instead, dropped after any call that does not end `ok`.
 #[derive(Clone)]
 pub struct Listener {
     engine: Engine,
@@ -110,6 +117,9 @@ pub struct Listener {
     email_policy: Arc<EmailPolicy>,
     queue_policy: Arc<QueuePolicy>,
     capabilities: Capabilities,
+    calls_per_instance: u32,
+    /// Idle instances, when `calls_per_instance` > 1.
+    warm: Arc<WarmStack>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -160,6 +170,8 @@ impl Listener {
             email_policy: Arc::new(spec.email),
             queue_policy: Arc::new(spec.queue),
             capabilities,
+            calls_per_instance: spec.calls_per_instance.get(),
+            warm: Arc::default(),
         }
     }
 
@@ -221,34 +233,57 @@ impl Listener {
     async fn run(&self, part: Part, export: Export) -> CallReport {
         let started = Instant::now();
         let deadline = started + self.limits.deadline;
-        let _alive = self.engine.instance_alive();
-        let mut store = self.store(deadline);
+        let Some(_alive) = self.engine.instance_alive() else {
+            return self.capacity(part, started.elapsed());
+        };
+        let (mut store, warm, calls) = match self.take_warm(deadline) {
+            Some(w) => (w.store, Some(w.bindings), w.calls),
+            None => (self.store(deadline), None, 0),
+        };
         let work = async {
             limit(&mut store, &self.limits)?;
-            let bindings = self.instantiate(&mut store).await?;
-            export.call(&mut store, &bindings).await
+            let bindings = match warm {
+                Some(bindings) => bindings,
+                None => self.instantiate(&mut store).await?,
+            };
+            let verdict = export.call(&mut store, &bindings).await?;
+            wasmtime::Result::Ok((verdict, bindings))
         };
         let timed = tokio::time::timeout_at(self.backstop(deadline).into(), work).await;
-        let outcome = match timed {
-            Err(_elapsed) => Outcome::Deadline,
-            Ok(Err(trap)) => classify(&trap),
-            Ok(Ok(Err(ListenerError::Transient(message)))) => Outcome::ListenerError {
-                error: ErrorKind::Transient,
-                message,
-            },
-            Ok(Ok(Err(ListenerError::Permanent(message)))) => Outcome::ListenerError {
-                error: ErrorKind::Permanent,
-                message,
-            },
-            Ok(Ok(Ok(()))) => Outcome::Ok,
+        let (outcome, bindings) = match timed {
+            Err(_elapsed) => (Outcome::Deadline, None),
+            Ok(Err(trap)) => (classify(&trap), None),
+            Ok(Ok((verdict, bindings))) => (returned(verdict), Some(bindings)),
         };
-        self.report(store, part, outcome, started.elapsed())
+        let report = self.report(&mut store, part, outcome, started.elapsed());
+        // Only an instance that ended its call `ok` serves another.
+        if let (true, Some(bindings)) = (report.outcome.is_ok(), bindings) {
+            if calls + 1 < self.calls_per_instance {
+                self.warm.keep(&self.engine, store, bindings, calls + 1);
+            }
+        }
+        report
+    }
+
+    /// An idle instance of this listener ready for a call by `deadline`, if it reuses them
+    /// and one is idle.
+    fn take_warm(&self, deadline: Instant) -> Option<super::warm::Warm> {
+        if self.calls_per_instance <= 1 {
+            return None;
+        }
+        let mut warm = self.warm.take()?;
+        warm.store.data_mut().next_call(deadline);
+        self.set_epoch_deadline(&mut warm.store);
+        Some(warm)
     }
 
     /// Instantiates once without calling anything: runs the component's start code under
     /// the listener's limits, then type-checks its exports against the contract.
     pub(super) async fn trial(&self) -> Result<(), CheckError> {
         let deadline = Instant::now() + self.limits.deadline;
+        let Some(_alive) = self.engine.instance_alive() else {
+            return Err(CheckError::Instantiation(Outcome::Capacity));
+        };
         let mut store = self.store(deadline);
         let instantiate = async {
             limit(&mut store, &self.limits)?;
@@ -307,8 +342,7 @@ impl Listener {
         };
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        self.set_epoch_deadline(&mut store);
         store.epoch_deadline_callback(|mut store| {
             if store.data_mut().email.take_late_commit() {
                 return Ok(UpdateDeadline::Continue(LATE_COMMIT_GRACE_TICKS));
@@ -318,9 +352,31 @@ impl Listener {
         store
     }
 
+    /// The deadline in epoch ticks from now.
+    fn set_epoch_deadline(&self, store: &mut Store<HostState>) {
+        let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    }
+
+    /// The report of a call that found `max_instances` calls in flight: nothing ran.
+    fn capacity(&self, part: Part, duration: Duration) -> CallReport {
+        CallReport {
+            listener: self.name.to_string(),
+            part,
+            outcome: Outcome::Capacity,
+            fuel_consumed: 0,
+            duration,
+            peak_memory_bytes: 0,
+            log: Vec::new(),
+            log_truncated: false,
+            emails: Vec::new(),
+            queue_pushes: Vec::new(),
+        }
+    }
+
     fn report(
         &self,
-        mut store: Store<HostState>,
+        store: &mut Store<HostState>,
         part: Part,
         outcome: Outcome,
         duration: Duration,
@@ -340,6 +396,21 @@ impl Listener {
             emails: std::mem::take(&mut state.email.sent),
             queue_pushes: std::mem::take(&mut state.queue.pushed),
         }
+    }
+}
+
+/// What a call that returned ended with.
+fn returned(verdict: Result<(), ListenerError>) -> Outcome {
+    match verdict {
+        Ok(()) => Outcome::Ok,
+        Err(ListenerError::Transient(message)) => Outcome::ListenerError {
+            error: ErrorKind::Transient,
+            message,
+        },
+        Err(ListenerError::Permanent(message)) => Outcome::ListenerError {
+            error: ErrorKind::Permanent,
+            message,
+        },
     }
 }
 

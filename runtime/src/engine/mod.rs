@@ -14,6 +14,7 @@
 //!   crate allowed `unsafe` (wasmtime's deserialisation).
 //! - `listener.rs`: [`Listener`], a component bound to its configuration, and one call.
 //! - `state.rs`: the store's data and the linker (WASI granting nothing, the capabilities).
+//! - `warm.rs`: instances kept between calls, for listeners that opt in.
 //! - `limiter.rs`: the memory limit of one call.
 //! - `convert.rs`: host types to the generated WIT types.
 //! - `outcome.rs`: the one place traps and limits become an [`Outcome`].
@@ -25,6 +26,7 @@ mod limiter;
 mod listener;
 mod outcome;
 mod state;
+mod warm;
 
 pub use artifact::ArtifactCacheConfig;
 pub use check::{CheckError, ComponentInfo};
@@ -112,6 +114,8 @@ pub struct Engine {
     _ticker: Arc<EpochTicker>,
     /// Instances alive now (calls in flight), for metrics.
     in_use: Arc<AtomicUsize>,
+    /// Idle instances kept for listeners that reuse them (`warm.rs`).
+    warm_idle: Arc<AtomicUsize>,
     artifacts: Option<Arc<ArtifactCache>>,
     stats: Arc<Stats>,
 }
@@ -162,6 +166,7 @@ impl Engine {
             config,
             _ticker: Arc::new(ticker),
             in_use: Arc::default(),
+            warm_idle: Arc::default(),
             artifacts,
             stats: Arc::default(),
         })
@@ -186,10 +191,18 @@ impl Engine {
         self.in_use.load(Ordering::Relaxed)
     }
 
-    /// Counts one instance alive until the guard is dropped.
-    pub(crate) fn instance_alive(&self) -> InstanceAlive {
-        self.in_use.fetch_add(1, Ordering::Relaxed);
-        InstanceAlive(self.in_use.clone())
+    /// Counts one instance alive until the guard is dropped; `None` when `max_instances`
+    /// calls are in flight already (the call ends with [`Outcome::Capacity`]). The bound is
+    /// kept here, not by the pool running out: the pool also holds the idle instances of
+    /// listeners that reuse them.
+    pub(crate) fn instance_alive(&self) -> Option<InstanceAlive> {
+        let max = usize::try_from(self.config.max_instances).unwrap_or(usize::MAX);
+        let counted = self
+            .in_use
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            });
+        counted.ok().map(|_| InstanceAlive(self.in_use.clone()))
     }
 
     /// The wasmtime engine underneath, configured as above (pooling allocator, fuel,
@@ -313,12 +326,15 @@ impl std::fmt::Debug for LoadedComponent {
 }
 
 fn wasmtime_config(c: &EngineConfig) -> Config {
+    // Room for the calls in flight and for the idle instances kept for reuse besides.
+    let warm = u32::try_from(warm::warm_budget(c.max_instances)).unwrap_or(u32::MAX);
+    let slots = c.max_instances.saturating_add(warm);
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(c.max_instances)
-        .total_stacks(c.max_instances)
-        .total_core_instances(c.max_instances * MAX_CORE_INSTANCES_PER_COMPONENT)
-        .total_memories(c.max_instances * MAX_MEMORIES_PER_COMPONENT)
-        .total_tables(c.max_instances * MAX_TABLES_PER_COMPONENT)
+    pool.total_component_instances(slots)
+        .total_stacks(slots)
+        .total_core_instances(slots * MAX_CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(slots * MAX_MEMORIES_PER_COMPONENT)
+        .total_tables(slots * MAX_TABLES_PER_COMPONENT)
         .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
         .max_tables_per_component(MAX_TABLES_PER_COMPONENT)

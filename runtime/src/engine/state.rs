@@ -6,6 +6,7 @@ use crate::host::email::EmailCtx;
 use crate::host::log::{CapturedLog, LogStream};
 use crate::host::queue::QueueCtx;
 use crate::host::settings::SettingsCtx;
+use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -19,6 +20,18 @@ pub(crate) struct HostState {
     pub(crate) email: EmailCtx,
     pub(crate) queue: QueueCtx,
     pub(crate) settings: SettingsCtx,
+}
+
+impl HostState {
+    /// Starts the next call on a reused instance: a new deadline, an empty log and empty
+    /// records of emails and pushes, a new peak. WASI, the resource table and the memory the
+    /// instance holds stay: they are the instance's.
+    pub(crate) fn next_call(&mut self, deadline: Instant) {
+        self.log.next_call();
+        self.email.next_call(deadline);
+        self.queue.next_call(deadline);
+        self.limiter.next_call();
+    }
 }
 
 impl WasiView for HostState {

@@ -199,6 +199,14 @@ impl EmailCtx {
     pub(crate) fn take_late_commit(&mut self) -> bool {
         std::mem::take(&mut self.late_commit)
     }
+
+    /// Starts the next call on a reused instance: its own deadline, rate and record.
+    pub(crate) fn next_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.admitted = 0;
+        self.sent.clear();
+        self.late_commit = false;
+    }
 }
 
 impl Host for EmailCtx {

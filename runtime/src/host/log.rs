@@ -194,6 +194,17 @@ impl CapturedLog {
         (std::mem::take(&mut c.lines), c.truncated)
     }
 
+    /// Starts the next call on a reused instance: an empty log with the whole cap (what
+    /// [`finish`](Self::finish) returned is the previous call's).
+    pub(crate) fn next_call(&self) {
+        let mut c = self.lock();
+        let max_bytes = c.max_bytes;
+        *c = Capture {
+            max_bytes,
+            ..Capture::default()
+        };
+    }
+
     /// A stdout or stderr for the guest's WASI context.
     pub(crate) fn stdio(&self, stream: LogStream) -> StdioCapture {
         StdioCapture {

@@ -56,6 +56,12 @@ impl QueueCtx {
         }
     }
 
+    /// Starts the next call on a reused instance: its own deadline and record.
+    pub(crate) fn next_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.pushed.clear();
+    }
+
     fn admit(&self, name: &str, payload: &[u8]) -> Result<(), PushError> {
         if let Some(why) = self.policy.refusal(name) {
             return Err(PushError::NotPermitted(why));
