@@ -38,6 +38,27 @@ fn send_email_prints_the_tutorials_email() {
     );
 }
 
+/// A reader that has gone (`| head -1`) ends the command quietly: no panic.
+#[test]
+fn a_closed_standard_output_ends_the_command_quietly() {
+    let mut child = helpers::bin()
+        .arg("invoke")
+        .arg(helpers::guest("send-email"))
+        .arg("--event")
+        .arg(fixture("record-create.json"))
+        .args(EMAIL_SETTINGS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the command prints anything: its first line meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 #[test]
 fn send_email_json_report() {
     let mut args = EMAIL_SETTINGS.to_vec();

@@ -1,6 +1,7 @@
 //! `wasm-listeners check COMPONENT.wasm [--setting key=value ...]`
 
 use super::report;
+use crate::cli::out::say;
 use crate::engine::{Capabilities, ListenerSpec};
 use clap::Args;
 use std::path::PathBuf;
@@ -23,9 +24,9 @@ pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let version = &loaded.info.version;
-    println!("ok: {shown} implements wasm-listeners:listener@{version}");
+    say!("ok: {shown} implements wasm-listeners:listener@{version}");
     for import in &loaded.info.imports {
-        println!("  imports {import}");
+        say!("  imports {import}");
     }
     if args.settings.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -34,6 +35,6 @@ pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     spec.settings = args.settings.into_iter().collect();
     let listener = engine.listener(&loaded, spec, Capabilities::record_only())?;
     let verdict = listener.validate_settings().await;
-    println!("settings: {}", verdict.outcome);
+    say!("settings: {}", verdict.outcome);
     Ok(report::exit_code(std::slice::from_ref(&verdict)))
 }

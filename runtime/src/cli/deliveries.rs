@@ -2,6 +2,7 @@
 //! flight: dead letters (list, replay, purge), rejected input entries (list, purge) and
 //! pending retries (list). Each prints JSON, one record per line.
 
+use crate::cli::out::say;
 use crate::config::{Config, Mode};
 use crate::delivery::{Clock, DeliveryQueue, SystemClock};
 use crate::event::Input;
@@ -92,7 +93,7 @@ fn queue(config: &Path) -> anyhow::Result<Arc<dyn DeliveryQueue>> {
 
 pub(super) fn print_lines<T: serde::Serialize>(records: &[T]) -> anyhow::Result<()> {
     for record in records {
-        println!("{}", serde_json::to_string(record)?);
+        say!("{}", serde_json::to_string(record)?);
     }
     Ok(())
 }

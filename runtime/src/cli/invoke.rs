@@ -1,6 +1,7 @@
 //! `wasm-listeners invoke COMPONENT.wasm --event FILE.json [--setting key=value ...]`
 
 use super::report;
+use crate::cli::out::say;
 use crate::engine::{Capabilities, ListenerSpec};
 use crate::event::{self, Source};
 use clap::Args;
@@ -49,7 +50,7 @@ pub(super) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let delivery = incoming.first_delivery(Source::Cli);
     let reports = listener.deliver(&incoming.event, &delivery).await;
     if args.json {
-        println!("{}", report::json(&delivery, &reports));
+        say!("{}", report::json(&delivery, &reports));
     } else {
         report::print_text(&delivery, &reports);
     }

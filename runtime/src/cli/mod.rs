@@ -7,12 +7,14 @@ mod check;
 mod deliveries;
 mod invocations;
 mod invoke;
+mod out;
 mod queue;
 mod report;
 mod serve;
 mod test;
 mod worker;
 
+use crate::cli::out::say;
 use crate::engine::{ArtifactCacheConfig, Engine, EngineConfig, ListenerSpec, LoadedComponent};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -147,7 +149,7 @@ async fn load_or_refuse(engine: &Engine, path: &Path) -> anyhow::Result<Option<L
     match engine.load_named(name, &bytes).await {
         Ok(loaded) => Ok(Some(loaded)),
         Err(refusal) => {
-            println!("refused: {}: {refusal}", path.display());
+            say!("refused: {}: {refusal}", path.display());
             Ok(None)
         }
     }

@@ -2,6 +2,7 @@
 //! `wasm-listeners queue len NAME --config FILE`: read the embedded store's queues, where
 //! pushes land when no Redis is configured. Safe while `serve` runs on the same store.
 
+use crate::cli::out::say;
 use crate::config::Config;
 use crate::store::Store;
 use anyhow::Context;
@@ -71,7 +72,7 @@ async fn pop(args: PopArgs) -> anyhow::Result<ExitCode> {
 async fn len(args: QueueArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.config)?;
     let count = store.len(&args.name).await;
-    println!(
+    say!(
         "{}",
         count.with_context(|| format!("counting queue `{}`", args.name))?
     );

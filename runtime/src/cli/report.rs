@@ -1,5 +1,6 @@
 //! Printing call reports, as text for people or as one JSON object.
 
+use crate::cli::out::say;
 use crate::engine::CallReport;
 use crate::event::Delivery;
 use std::path::Path;
@@ -32,7 +33,7 @@ pub(super) fn json(delivery: &Delivery, reports: &[CallReport]) -> serde_json::V
 }
 
 pub(super) fn print_text(delivery: &Delivery, reports: &[CallReport]) {
-    println!("event {} ({})", delivery.event_id, delivery.phase);
+    say!("event {} ({})", delivery.event_id, delivery.phase);
     for r in reports {
         print_call(r);
     }
@@ -41,44 +42,44 @@ pub(super) fn print_text(delivery: &Delivery, reports: &[CallReport]) {
 fn print_call(r: &CallReport) {
     let part = r.part;
     if part.count > 1 {
-        println!("part {} of {}", part.index, part.count);
+        say!("part {} of {}", part.index, part.count);
     }
-    println!("outcome: {}", r.outcome);
-    println!(
+    say!("outcome: {}", r.outcome);
+    say!(
         "fuel: {}  duration: {:.3} ms  peak memory: {:.1} MiB",
         r.fuel_consumed,
         r.duration.as_secs_f64() * 1e3,
         r.peak_memory_bytes as f64 / f64::from(1 << 20)
     );
     if !r.log.is_empty() || r.log_truncated {
-        println!("log:");
+        say!("log:");
     }
     for line in &r.log {
-        println!("  [{} {}] {}", line.level, line.stream, line.message);
+        say!("  [{} {}] {}", line.level, line.stream, line.message);
     }
     if r.log_truncated {
-        println!("  ... (log truncated at its limit)");
+        say!("  ... (log truncated at its limit)");
     }
     for (n, email) in (1..).zip(&r.emails) {
-        println!("email {n} (recorded, not sent):");
-        println!("  From: {}", email.from);
+        say!("email {n} (recorded, not sent):");
+        say!("  From: {}", email.from);
         for (header, list) in [("To", &email.to), ("Cc", &email.cc), ("Bcc", &email.bcc)] {
             if !list.is_empty() {
-                println!("  {header}: {}", list.join(", "));
+                say!("  {header}: {}", list.join(", "));
             }
         }
-        println!("  Subject: {}", email.subject);
-        println!();
+        say!("  Subject: {}", email.subject);
+        say!();
         for line in email.body.lines() {
-            println!("  {line}");
+            say!("  {line}");
         }
     }
     for (n, push) in (1..).zip(&r.queue_pushes) {
         let bytes = push.payload.len();
-        println!(
+        say!(
             "queue push {n} (recorded, not sent): {} ({bytes} bytes)",
             push.queue
         );
-        println!("  {}", String::from_utf8_lossy(&push.payload));
+        say!("  {}", String::from_utf8_lossy(&push.payload));
     }
 }

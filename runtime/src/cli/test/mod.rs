@@ -13,6 +13,7 @@ mod cases;
 mod verdict;
 
 use super::report;
+use crate::cli::out::say;
 use crate::engine::{CallReport, Capabilities, ListenerSpec};
 use crate::event::Source;
 use cases::Case;
@@ -99,9 +100,9 @@ pub(super) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let failed = results.iter().filter(|r| !r.differences.is_empty()).count();
     let passed = results.len() - failed;
     if args.json {
-        println!("{}", json(&args.component, &results, passed, failed));
+        say!("{}", json(&args.component, &results, passed, failed));
     } else {
-        println!("{passed} passed, {failed} failed");
+        say!("{passed} passed, {failed} failed");
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -118,18 +119,20 @@ fn spec(name: &str, case: &Case) -> ListenerSpec {
 
 fn print_case(ran: &Ran) {
     if ran.differences.is_empty() {
-        println!("ok    {}", ran.name);
+        say!("ok    {}", ran.name);
         return;
     }
-    println!("FAIL  {}", ran.name);
+    say!("FAIL  {}", ran.name);
     for difference in &ran.differences {
-        println!("        {difference}");
+        say!("        {difference}");
     }
     // What the listener said helps most when its outcome was not the expected one.
     for line in ran.reports.iter().flat_map(|r| &r.log) {
-        println!(
+        say!(
             "        log [{} {}] {}",
-            line.level, line.stream, line.message
+            line.level,
+            line.stream,
+            line.message
         );
     }
 }
