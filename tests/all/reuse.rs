@@ -7,6 +7,7 @@
 use crate::components::{self, listener, REFUSED};
 use crate::helpers::{self, delivery, fixture_event};
 use std::num::NonZeroU32;
+use std::time::Duration;
 use wasm_listeners::{
     Capabilities, EngineConfig, ErrorKind, Listener, ListenerSpec, Outcome, Part,
 };
@@ -129,4 +130,22 @@ async fn the_engine_keeps_at_most_max_instances_idle_instances() {
     );
     // `a`'s failed call dropped it: the budget has room again, for `b`.
     assert_eq!(outcomes(&b, 2).await, vec![Outcome::Ok, refused()]);
+}
+
+#[tokio::test]
+async fn an_instance_idle_past_the_limit_is_dropped_even_if_its_listener_gets_no_event() {
+    let limit = Duration::from_millis(200);
+    let engine = helpers::engine_with(EngineConfig {
+        max_instances: 1,
+        idle_instance_limit: limit,
+        ..EngineConfig::default()
+    });
+    let bytes = components::count_calls(1);
+    let quiet = listener(&engine, &bytes, spec(100), Capabilities::record_only()).await;
+    let busy = listener(&engine, &bytes, spec(100), Capabilities::record_only()).await;
+    // `quiet` takes the budget's one idle instance, then gets no more events.
+    assert_eq!(outcomes(&quiet, 1).await, vec![Outcome::Ok]);
+    tokio::time::sleep(limit * 2).await;
+    // The sweeper gave its slot back: `busy` keeps its instance (its second call reuses it).
+    assert_eq!(outcomes(&busy, 2).await, vec![Outcome::Ok, refused()]);
 }

@@ -161,6 +161,11 @@ impl Listener {
         spec: ListenerSpec,
         capabilities: Capabilities,
     ) -> Listener {
+        // Only a listener that reuses instances has its stack swept.
+        let warm = match spec.calls_per_instance.get() {
+            1 => WarmStack::unused(),
+            _ => engine.warm_stacks.register(),
+        };
         Listener {
             engine,
             pre,
@@ -171,7 +176,7 @@ impl Listener {
             queue_policy: Arc::new(spec.queue),
             capabilities,
             calls_per_instance: spec.calls_per_instance.get(),
-            warm: Arc::default(),
+            warm,
         }
     }
 

@@ -69,6 +69,9 @@ const DECOMMIT_BATCH_SIZE: usize = 32;
 /// for SpiderMonkey, whose calls were ~1.5 ms faster with lazy initialisation in one
 /// smoke-length trial (bench/notes.md): a trade kept for Rust guests, open for review.
 const EAGER_TABLE_INIT: bool = true;
+/// See [`EngineConfig::idle_instance_limit`]: long enough to span the gaps of a steady
+/// stream of events, short enough that a listener gone quiet gives its memory back soon.
+const DEFAULT_IDLE_INSTANCE_LIMIT: Duration = Duration::from_secs(30);
 /// How often the epoch advances: the precision of deadlines in wasm code.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -88,6 +91,9 @@ pub struct EngineConfig {
     pub max_memory_bytes: u64,
     /// See [`DEFAULT_KEEP_RESIDENT_BYTES`].
     pub keep_resident_bytes: usize,
+    /// How long an instance kept for reuse (`calls_per_instance` > 1) may stay idle before
+    /// its memory goes back to the pool. Default 30 s.
+    pub idle_instance_limit: Duration,
     /// Where compiled components are kept between runs; `None` compiles at every load.
     /// Default `None`; `serve` and `worker` keep them under their data folder, the other
     /// commands in the user's cache folder.
@@ -100,6 +106,7 @@ impl Default for EngineConfig {
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
+            idle_instance_limit: DEFAULT_IDLE_INSTANCE_LIMIT,
             artifacts: None,
         }
     }
@@ -114,8 +121,10 @@ pub struct Engine {
     _ticker: Arc<EpochTicker>,
     /// Instances alive now (calls in flight), for metrics.
     in_use: Arc<AtomicUsize>,
-    /// Idle instances kept for listeners that reuse them (`warm.rs`).
+    /// Idle instances kept for listeners that reuse them (`warm.rs`), counted and swept.
     warm_idle: Arc<AtomicUsize>,
+    warm_stacks: Arc<warm::WarmStacks>,
+    _sweeper: Arc<warm::Sweeper>,
     artifacts: Option<Arc<ArtifactCache>>,
     stats: Arc<Stats>,
 }
@@ -158,6 +167,9 @@ impl Engine {
             Some(c) => Some(Arc::new(ArtifactCache::open(c, &wasmtime)?)),
             None => None,
         };
+        let warm_stacks = Arc::new(warm::WarmStacks::new(config.idle_instance_limit));
+        let sweeper = warm::Sweeper::start(warm_stacks.clone())
+            .map_err(|e| anyhow::anyhow!("cannot start the idle-instance thread: {e}"))?;
         let ticker = EpochTicker::start(wasmtime.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
         Ok(Engine {
@@ -167,6 +179,8 @@ impl Engine {
             _ticker: Arc::new(ticker),
             in_use: Arc::default(),
             warm_idle: Arc::default(),
+            warm_stacks,
+            _sweeper: Arc::new(sweeper),
             artifacts,
             stats: Arc::default(),
         })

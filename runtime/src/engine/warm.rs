@@ -6,19 +6,18 @@
 //! there for the next call of the same listener, never another listener's. An instance
 //! goes back to its listener's idle stack only after a call that ended `ok`: any error,
 //! trap, limit or deadline drops it, and so does its last allowed call. The engine keeps
-//! at most [`Engine::warm_budget`] idle instances in all (they hold pool slots), and one idle
-//! for longer than [`IDLE_LIMIT`] is dropped when its listener next uses its stack.
+//! at most [`Engine::warm_budget`] idle instances in all (they hold pool slots), and a
+//! thread of its own drops those idle for longer than
+//! [`EngineConfig::idle_instance_limit`](super::EngineConfig::idle_instance_limit), so a
+//! listener that gets no more events gives its memory back.
 
 use super::state::HostState;
 use super::Engine;
 use crate::bindings::Listener as Bindings;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-
-/// How long an idle instance is kept: past it, the memory it holds goes back to the pool.
-pub(super) const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// An instance between two calls.
 pub(super) struct Warm {
@@ -30,7 +29,7 @@ pub(super) struct Warm {
     _slot: IdleSlot,
 }
 
-/// One of a listener's idle instances counted against the engine's budget while it lives.
+/// One idle instance counted against the engine's budget while it lives.
 struct IdleSlot(Arc<AtomicUsize>);
 
 impl Drop for IdleSlot {
@@ -40,28 +39,37 @@ impl Drop for IdleSlot {
 }
 
 /// A listener's idle instances, the most recently used last. Shared by its clones.
-#[derive(Default)]
 pub(super) struct WarmStack {
     idle: Mutex<Vec<Warm>>,
+    /// How long one may stay idle.
+    limit: Duration,
 }
 
 impl WarmStack {
-    /// The most recently used idle instance, if any is young enough.
-    pub(super) fn take(&self) -> Option<Warm> {
-        let mut idle = self.lock();
-        let warm = idle.pop()?;
-        if warm.idle_since.elapsed() < IDLE_LIMIT {
-            return Some(warm);
+    fn new(limit: Duration) -> WarmStack {
+        WarmStack {
+            idle: Mutex::default(),
+            limit,
         }
-        // The newest is stale, so all are: dropped outside the lock.
-        let stale = std::mem::take(&mut *idle);
-        drop(idle);
-        drop((warm, stale));
-        None
+    }
+
+    /// A stack for a listener that does not reuse instances: it stays empty.
+    pub(super) fn unused() -> Arc<WarmStack> {
+        Arc::new(WarmStack::new(Duration::ZERO))
+    }
+
+    /// The most recently used idle instance, if one is young enough.
+    pub(super) fn take(&self) -> Option<Warm> {
+        let warm = self.lock().pop()?;
+        (!self.stale(&warm)).then_some(warm)
+    }
+
+    fn stale(&self, warm: &Warm) -> bool {
+        warm.idle_since.elapsed() >= self.limit
     }
 
     /// Keeps an instance that just served a call for the next one, if the engine's budget
-    /// has room; drops the stack's stale instances.
+    /// has room.
     pub(super) fn keep(
         &self,
         engine: &Engine,
@@ -72,27 +80,94 @@ impl WarmStack {
         let Some(slot) = engine.idle_slot() else {
             return;
         };
-        let warm = Warm {
+        self.lock().push(Warm {
             store,
             bindings,
             calls,
             idle_since: Instant::now(),
             _slot: slot,
-        };
-        let mut idle = self.lock();
-        let stale = idle
-            .iter()
-            .take_while(|w| w.idle_since.elapsed() >= IDLE_LIMIT)
-            .count();
-        let dropped: Vec<Warm> = idle.drain(..stale).collect();
-        idle.push(warm);
-        drop(idle);
-        drop(dropped);
+        });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+    /// Drops the instances idle past the limit (the oldest, at the bottom).
+    fn drop_stale(&self) {
+        let stale: Vec<Warm> = {
+            let mut idle = self.lock();
+            let n = idle.iter().take_while(|w| self.stale(w)).count();
+            idle.drain(..n).collect()
+        };
+        // Dropped outside the lock: tearing a store down returns its memory to the pool.
+        drop(stale);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Warm>> {
         // A poisoned lock only means a thread panicked holding it: the stack is still valid.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Every reusing listener's idle stack, for the sweeper; a stack goes with its listener.
+pub(super) struct WarmStacks {
+    stacks: Mutex<Vec<Weak<WarmStack>>>,
+    limit: Duration,
+}
+
+impl WarmStacks {
+    pub(super) fn new(limit: Duration) -> WarmStacks {
+        WarmStacks {
+            stacks: Mutex::default(),
+            limit,
+        }
+    }
+
+    /// A new stack, swept until its listener is gone.
+    pub(super) fn register(&self) -> Arc<WarmStack> {
+        let stack = Arc::new(WarmStack::new(self.limit));
+        let mut stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        stacks.retain(|s| s.strong_count() > 0);
+        stacks.push(Arc::downgrade(&stack));
+        stack
+    }
+
+    fn sweep(&self) {
+        let live: Vec<Arc<WarmStack>> = {
+            let stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+            stacks.iter().filter_map(Weak::upgrade).collect()
+        };
+        for stack in live {
+            stack.drop_stale();
+        }
+    }
+}
+
+/// The thread that sweeps four times per idle limit; stopped (and woken) when dropped.
+pub(super) struct Sweeper {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Sweeper {
+    pub(super) fn start(stacks: Arc<WarmStacks>) -> std::io::Result<Sweeper> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let every = stacks.limit / 4;
+        let handle = std::thread::Builder::new()
+            .name("wasm-listeners-idle-sweep".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(every);
+                    stacks.sweep();
+                }
+            })?;
+        let thread = handle.thread().clone();
+        Ok(Sweeper { stop, thread })
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }
 
