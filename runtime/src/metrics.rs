@@ -12,6 +12,7 @@
 //! | `wasm_listeners_rejected_total` | `input` | input entries rejected (not an event) |
 //! | `wasm_listeners_queue_depth` | `input` | entries an input holds, at scrape time |
 //! | `wasm_listeners_instances_in_use` | | listener instances alive, at scrape time |
+//! | `wasm_listeners_instances_idle` | | instances kept for reuse (`calls_per_instance`), at scrape time |
 //! | `wasm_listeners_component_loads_total` | `how` (`compiled`, `artifact`, `artifact-refused`) | components compiled, loaded precompiled, precompiled artifacts refused (then compiled) |
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,6 +70,7 @@ pub(crate) struct Metrics {
     rejected: Family<InputLabel, Counter>,
     depth: Family<InputLabel, Gauge>,
     instances: Gauge,
+    idle: Gauge,
     loads: Family<HowLabel, Counter>,
 }
 
@@ -79,6 +81,8 @@ pub(crate) struct Scrape {
     pub(crate) depths: Vec<(String, u64)>,
     /// Listener instances alive.
     pub(crate) instances: usize,
+    /// Instances kept for reuse.
+    pub(crate) idle: usize,
     /// Components compiled, loaded from artifacts, artifacts refused, since start.
     pub(crate) compiled: u64,
     pub(crate) artifacts_loaded: u64,
@@ -114,6 +118,7 @@ impl Metrics {
             rejected: Family::default(),
             depth: Family::default(),
             instances: Gauge::default(),
+            idle: Gauge::default(),
             loads: Family::default(),
         };
         let m = &metrics;
@@ -156,6 +161,11 @@ impl Metrics {
             "instances_in_use",
             "Listener instances alive, at scrape time",
             m.instances.clone(),
+        );
+        registry.register(
+            "instances_idle",
+            "Listener instances kept for reuse between calls, at scrape time",
+            m.idle.clone(),
         );
         registry.register(
             "component_loads",
@@ -230,6 +240,8 @@ impl Metrics {
         }
         self.instances
             .set(i64::try_from(scrape.instances).unwrap_or(i64::MAX));
+        self.idle
+            .set(i64::try_from(scrape.idle).unwrap_or(i64::MAX));
         let loads = [
             ("compiled", scrape.compiled),
             ("artifact", scrape.artifacts_loaded),
@@ -267,6 +279,7 @@ mod tests {
         let text = m.render(&Scrape {
             depths: vec![("runtime".into(), 7)],
             instances: 3,
+            idle: 4,
             compiled: 2,
             artifacts_loaded: 5,
             artifacts_refused: 1,
@@ -280,6 +293,7 @@ mod tests {
             "wasm_listeners_rejected_total{input=\"kinto-redis\"} 1",
             "wasm_listeners_queue_depth{input=\"runtime\"} 7",
             "wasm_listeners_instances_in_use 3",
+            "wasm_listeners_instances_idle 4",
             "wasm_listeners_component_loads_total{how=\"compiled\"} 2",
             "wasm_listeners_component_loads_total{how=\"artifact\"} 5",
             "wasm_listeners_component_loads_total{how=\"artifact-refused\"} 1",

@@ -122,12 +122,12 @@ async fn the_engine_keeps_at_most_max_instances_idle_instances() {
     let b = listener(&engine, &bytes, spec(100), Capabilities::record_only()).await;
     // `a` keeps the one idle instance the budget allows; `b`'s is dropped after its call.
     assert_eq!(outcomes(&a, 1).await, vec![Outcome::Ok]);
+    assert_eq!(engine.instances_idle(), 1);
     assert_eq!(outcomes(&b, 2).await, vec![Outcome::Ok, Outcome::Ok]);
-    assert_eq!(
-        outcomes(&a, 1).await,
-        vec![refused()],
-        "a's instance was kept"
-    );
+    assert_eq!(engine.instances_idle(), 1, "the budget is one");
+    let again = outcomes(&a, 1).await;
+    assert_eq!(again, vec![refused()], "a's instance was kept");
+    assert_eq!(engine.instances_idle(), 0);
     // `a`'s failed call dropped it: the budget has room again, for `b`.
     assert_eq!(outcomes(&b, 2).await, vec![Outcome::Ok, refused()]);
 }

@@ -46,6 +46,7 @@ impl MetricsSource {
         self.metrics.render(&Scrape {
             depths,
             instances: self.engine.instances_in_use(),
+            idle: self.engine.instances_idle(),
             compiled: loads.compiled,
             artifacts_loaded: loads.artifacts_loaded,
             artifacts_refused: loads.artifacts_refused,

@@ -205,6 +205,11 @@ impl Engine {
         self.in_use.load(Ordering::Relaxed)
     }
 
+    /// Instances kept for reuse between calls now, over every listener.
+    pub fn instances_idle(&self) -> usize {
+        self.warm_idle.load(Ordering::Relaxed)
+    }
+
     /// Counts one instance alive until the guard is dropped; `None` when `max_instances`
     /// calls are in flight already (the call ends with [`Outcome::Capacity`]). The bound is
     /// kept here, not by the pool running out: the pool also holds the idle instances of
