@@ -118,13 +118,15 @@ pub struct Engine {
     wasmtime: wasmtime::Engine,
     linker: Arc<Linker<HostState>>,
     config: EngineConfig,
-    _ticker: Arc<EpochTicker>,
+    /// Advances the epoch every [`EPOCH_TICK`].
+    _ticker: Arc<Periodic>,
     /// Instances alive now (calls in flight), for metrics.
     in_use: Arc<AtomicUsize>,
     /// Idle instances kept for listeners that reuse them (`warm.rs`), counted and swept.
     warm_idle: Arc<AtomicUsize>,
     warm_stacks: Arc<warm::WarmStacks>,
-    _sweeper: Arc<warm::Sweeper>,
+    /// Drops idle instances past their limit, four times per limit.
+    _sweeper: Arc<Periodic>,
     artifacts: Option<Arc<ArtifactCache>>,
     stats: Arc<Stats>,
 }
@@ -168,10 +170,16 @@ impl Engine {
             None => None,
         };
         let warm_stacks = Arc::new(warm::WarmStacks::new(config.idle_instance_limit));
-        let sweeper = warm::Sweeper::start(warm_stacks.clone())
+        let stacks = warm_stacks.clone();
+        // Four sweeps per limit; never a busy loop, whatever the limit.
+        let every = (config.idle_instance_limit / 4).max(EPOCH_TICK);
+        let sweeper = Periodic::start("wasm-listeners-idle-sweep", every, move || stacks.sweep())
             .map_err(|e| anyhow::anyhow!("cannot start the idle-instance thread: {e}"))?;
-        let ticker = EpochTicker::start(wasmtime.clone())
-            .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
+        let epochs = wasmtime.clone();
+        let ticker = Periodic::start("wasm-listeners-epoch", EPOCH_TICK, move || {
+            epochs.increment_epoch();
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
         Ok(Engine {
             wasmtime,
             linker: Arc::new(linker),
@@ -373,31 +381,38 @@ fn wasmtime_config(c: &EngineConfig) -> Config {
     config
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
-struct EpochTicker {
+/// A plain thread running `work` every `every` until dropped (then woken to stop), not a
+/// tokio task: the epoch must advance even when every executor thread is busy running
+/// guest code, and an engine may be made outside a runtime.
+struct Periodic {
     stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
 }
 
-impl EpochTicker {
-    fn start(engine: wasmtime::Engine) -> std::io::Result<EpochTicker> {
+impl Periodic {
+    fn start(
+        name: &str,
+        every: Duration,
+        work: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Periodic> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        // A plain thread, not a tokio task: it must tick even when every executor thread is
-        // busy running guest code.
-        std::thread::Builder::new()
-            .name("wasm-listeners-epoch".into())
+        let handle = std::thread::Builder::new()
+            .name(name.into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    std::thread::park_timeout(every);
+                    work();
                 }
             })?;
-        Ok(EpochTicker { stop })
+        let thread = handle.thread().clone();
+        Ok(Periodic { stop, thread })
     }
 }
 
-impl Drop for EpochTicker {
+impl Drop for Periodic {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }

@@ -14,7 +14,7 @@
 use super::state::HostState;
 use super::Engine;
 use crate::bindings::Listener as Bindings;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
@@ -129,7 +129,8 @@ impl WarmStacks {
         stack
     }
 
-    fn sweep(&self) {
+    /// Drops every stack's instances idle past the limit.
+    pub(super) fn sweep(&self) {
         let live: Vec<Arc<WarmStack>> = {
             let stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
             stacks.iter().filter_map(Weak::upgrade).collect()
@@ -137,37 +138,6 @@ impl WarmStacks {
         for stack in live {
             stack.drop_stale();
         }
-    }
-}
-
-/// The thread that sweeps four times per idle limit; stopped (and woken) when dropped.
-pub(super) struct Sweeper {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::Thread,
-}
-
-impl Sweeper {
-    pub(super) fn start(stacks: Arc<WarmStacks>) -> std::io::Result<Sweeper> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let every = stacks.limit / 4;
-        let handle = std::thread::Builder::new()
-            .name("wasm-listeners-idle-sweep".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(every);
-                    stacks.sweep();
-                }
-            })?;
-        let thread = handle.thread().clone();
-        Ok(Sweeper { stop, thread })
-    }
-}
-
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.unpark();
     }
 }
 
