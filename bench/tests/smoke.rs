@@ -26,6 +26,7 @@ fn the_benchmark_command_runs_every_row() {
         "http: tutorial configuration, embedded defaults, 16 client(s)",
         "http: tutorial configuration, SMTP + Redis, 1 client(s)",
         "worker: kinto-redis entries, queue-forward",
+        "worker: kinto-redis entries, queue-forward, calls_per_instance = 1000",
         "guests: send-email in JavaScript (QuickJS), 2 concurrent call(s)",
         "| queue-forward in Rust |",
         "| send-email in JavaScript (QuickJS) |",
