@@ -354,8 +354,9 @@ impl std::fmt::Debug for LoadedComponent {
 
 fn wasmtime_config(c: &EngineConfig) -> Config {
     // Room for the calls in flight and for the idle instances kept for reuse besides.
-    let warm = u32::try_from(warm::warm_budget(c.max_instances)).unwrap_or(u32::MAX);
-    let slots = c.max_instances.saturating_add(warm);
+    let slots = c
+        .max_instances
+        .saturating_add(warm::idle_budget(c.max_instances));
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots)
         .total_stacks(slots)

@@ -6,7 +6,7 @@
 //! there for the next call of the same listener, never another listener's. An instance
 //! goes back to its listener's idle stack only after a call that ended `ok`: any error,
 //! trap, limit or deadline drops it, and so does its last allowed call. The engine keeps
-//! at most [`Engine::warm_budget`] idle instances in all (they hold pool slots), and a
+//! at most [`idle_budget`] idle instances in all (they hold pool slots), and a
 //! thread of its own drops those idle for longer than
 //! [`EngineConfig::idle_instance_limit`](super::EngineConfig::idle_instance_limit), so a
 //! listener that gets no more events gives its memory back.
@@ -142,16 +142,10 @@ impl WarmStacks {
 }
 
 impl Engine {
-    /// Idle instances the engine keeps at most, over every listener: as many as calls may
-    /// be in flight (`max_instances`); the pool has room for both.
-    pub(super) fn warm_budget(&self) -> usize {
-        warm_budget(self.config.max_instances)
-    }
-
-    /// Counts one more idle instance, unless the budget is spent.
+    /// Counts one more idle instance, unless the budget ([`idle_budget`]) is spent.
     fn idle_slot(&self) -> Option<IdleSlot> {
         let counter = &self.warm_idle;
-        let budget = self.warm_budget();
+        let budget = usize::try_from(idle_budget(self.config.max_instances)).unwrap_or(usize::MAX);
         let taken = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
             (n < budget).then_some(n + 1)
         });
@@ -159,7 +153,8 @@ impl Engine {
     }
 }
 
-/// See [`Engine::warm_budget`].
-pub(super) fn warm_budget(max_instances: u32) -> usize {
-    usize::try_from(max_instances).unwrap_or(usize::MAX)
+/// Idle instances the engine keeps at most, over every listener: as many as calls may be in
+/// flight (`max_instances`); the pool has room for both.
+pub(super) fn idle_budget(max_instances: u32) -> u32 {
+    max_instances
 }
