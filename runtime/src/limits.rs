@@ -37,6 +37,12 @@ pub(crate) const DEFAULT_MAX_OBJECTS_BYTES: usize = 1 << 20;
 /// max_instances`).
 pub(crate) const DEFAULT_MAX_INSTANCES: u32 = 100;
 
+/// How long an instance kept for reuse (`calls_per_instance` > 1) may stay idle before its
+/// memory goes back to the pool (`[engine] idle_instance_ms`): long enough to span the gaps
+/// of a steady stream of events, short enough that a listener gone quiet gives its memory
+/// back soon.
+pub(crate) const DEFAULT_IDLE_INSTANCE_LIMIT: Duration = Duration::from_secs(30);
+
 /// The largest memory limit any listener may be given: the size of a pool slot (`[engine]
 /// max_memory_mib`).
 pub(crate) const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;

@@ -348,6 +348,7 @@ fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         max_instances: config.engine.max_instances,
         max_memory_bytes: config.engine.max_memory_bytes(),
+        idle_instance_limit: Duration::from_millis(config.engine.idle_instance_ms),
         artifacts: config
             .engine
             .precompiled

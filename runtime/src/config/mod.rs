@@ -24,7 +24,9 @@ pub(crate) use listener::{ListenerConfig, Mode};
 pub use secret::Secret;
 
 use crate::event::Input;
-use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
+use crate::limits::{
+    LimitError, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
+};
 use crate::policy::{EmailRules, QueueRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -192,6 +194,8 @@ pub(crate) struct EngineSection {
     /// Keep compiled components in `<data_dir>/compiled/` (their key in
     /// `<data_dir>/compiled.key`), so a restart compiles nothing. Default true.
     pub precompiled: bool,
+    /// How long an instance kept for reuse may stay idle, in milliseconds.
+    pub idle_instance_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -200,6 +204,8 @@ impl Default for EngineSection {
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_mib: DEFAULT_MAX_MEMORY_BYTES >> 20,
             precompiled: true,
+            idle_instance_ms: u64::try_from(DEFAULT_IDLE_INSTANCE_LIMIT.as_millis())
+                .unwrap_or(u64::MAX),
         }
     }
 }

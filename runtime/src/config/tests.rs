@@ -99,6 +99,7 @@ fn a_zero_fuel_yield_interval_is_refused_naming_the_key() {
 fn calls_per_instance_defaults_to_one_and_zero_is_refused() {
     let c = parse("[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\n").unwrap();
     assert_eq!(c.listeners[0].calls_per_instance, 1);
+    assert_eq!(c.engine.idle_instance_ms, 30_000);
     let text = "[[listener]]\nname = \"a\"\ncomponent = \"a.wasm\"\ncalls_per_instance = 50\n";
     assert_eq!(parse(text).unwrap().listeners[0].calls_per_instance, 50);
     let zero = "[[listener]]\nname = \"z\"\ncomponent = \"a.wasm\"\ncalls_per_instance = 0\n";

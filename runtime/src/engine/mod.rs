@@ -34,7 +34,9 @@ pub use listener::{Capabilities, Listener, ListenerSpec};
 pub use outcome::{CallReport, ErrorKind, Outcome};
 
 use crate::bindings::ListenerPre;
-use crate::limits::{LimitError, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES};
+use crate::limits::{
+    LimitError, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
+};
 use crate::progress::Compiling;
 use artifact::ArtifactCache;
 use state::HostState;
@@ -69,9 +71,6 @@ const DECOMMIT_BATCH_SIZE: usize = 32;
 /// for SpiderMonkey, whose calls were ~1.5 ms faster with lazy initialisation in one
 /// smoke-length trial (bench/notes.md): a trade kept for Rust guests, open for review.
 const EAGER_TABLE_INIT: bool = true;
-/// See [`EngineConfig::idle_instance_limit`]: long enough to span the gaps of a steady
-/// stream of events, short enough that a listener gone quiet gives its memory back soon.
-const DEFAULT_IDLE_INSTANCE_LIMIT: Duration = Duration::from_secs(30);
 /// How often the epoch advances: the precision of deadlines in wasm code.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -92,7 +91,7 @@ pub struct EngineConfig {
     /// See [`DEFAULT_KEEP_RESIDENT_BYTES`].
     pub keep_resident_bytes: usize,
     /// How long an instance kept for reuse (`calls_per_instance` > 1) may stay idle before
-    /// its memory goes back to the pool. Default 30 s.
+    /// its memory goes back to the pool (`[engine] idle_instance_ms`). Default 30 s.
     pub idle_instance_limit: Duration,
     /// Where compiled components are kept between runs; `None` compiles at every load.
     /// Default `None`; `serve` and `worker` keep them under their data folder, the other
