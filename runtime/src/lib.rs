@@ -9,7 +9,7 @@
 //!
 //! Every module is private; what other crates use is re-exported below.
 //!
-//! - `cli`: the `wasm-listeners` commands (`check`, `invoke`, `serve`, `worker`, `queue`,
+//! - `cli`: the `wasm-listeners` commands (`check`, `invoke`, `test`, `serve`, `worker`, `queue`,
 //!   `deliveries`, `invocations`).
 //! - `service`: turns a [`Config`] into the engine, backends, listeners and API; serves.
 //! - `api`: the HTTP API (`POST /v1/events`, the durable queue's records, the invocation
@@ -30,7 +30,7 @@
 //! - `store`: the embedded SQLite store for everything that must survive a restart.
 //! - `config`: the operator's TOML configuration, plain data checked at start-up.
 //! - `policy`: deny-by-default, layered rules for email and queues.
-//! - `limits`: per-call limits, the engine's ceilings, their defaults.
+//! - `limits`: per-call limits and host limits, the engine's ceilings, their defaults.
 //! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`.
 //! - `progress`: the spinner a terminal shows while a component compiles.
 //! - `event`: Kinto events in both input shapes, typed and lossless; deliveries and parts.
@@ -90,7 +90,7 @@ pub use invocations::{
     Invocation, InvocationError, InvocationQuery, InvocationStore, INVOCATION_VERSION,
     MAX_QUERY_LIMIT,
 };
-pub use limits::{LimitError, Limits};
+pub use limits::{HostLimit, LimitError, Limits};
 pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 pub use service::Service;
 pub use store::{Store, StoreError};

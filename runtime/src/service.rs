@@ -349,6 +349,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         max_instances: config.engine.max_instances,
         max_memory_bytes: config.engine.max_memory_bytes(),
         idle_instance_limit: Duration::from_millis(config.engine.idle_instance_ms),
+        epoch_tick: config.engine.epoch_tick(),
         artifacts: config
             .engine
             .precompiled

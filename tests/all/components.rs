@@ -19,13 +19,13 @@ use wit_parser::Resolve;
 const CONTRACT: &str = include_str!("../../wit/listener.wit");
 
 /// 16 zero bytes: `ok` of any result.
-const OK: u32 = 0;
+pub const OK: u32 = 0;
 /// `err(transient(REFUSED))` of `handle`, the text right after it.
 const FAILED: u32 = 16;
 /// The message of `FAILED`.
 pub const REFUSED: &str = "refused";
 /// The return area of an import call (16 bytes: `result<_, send-error>`, `push-error`).
-const RET: u32 = 48;
+pub const RET: u32 = 48;
 /// Where a component's constant data starts.
 const DATA: u32 = 64;
 /// Where `cabi_realloc` starts allocating.
@@ -118,7 +118,7 @@ pub fn send_email() -> Vec<u8> {
 
 /// `handle`'s result after an import call: `FAILED` if the call returned an error (its
 /// result in `RET` is `err`), else `OK`.
-fn result_of_the_call() -> String {
+pub fn result_of_the_call() -> String {
     format!("(select (i32.const {FAILED}) (i32.const {OK}) (i32.load8_u (i32.const {RET})))")
 }
 
@@ -139,6 +139,68 @@ pub async fn listener(
 /// A listener component whose `handle` runs `body` (which may refer to `imports`, core
 /// imports of the contract's interfaces, and to `data`).
 fn component(imports: &str, data: &Data, body: &str) -> Vec<u8> {
+    component_in(World::Listener, imports, data, body)
+}
+
+/// The world a test component is built for.
+#[derive(Debug, Clone, Copy)]
+pub enum World {
+    /// The contract's `listener` world.
+    Listener,
+    /// The contract's world and the WASI 0.2 functions of [`WASI`]: for hostile
+    /// components.
+    WithWasi,
+}
+
+/// The WASI 0.2 functions hostile components call, as WIT, one package a text: a subset of
+/// the real interfaces (a component may import less than an interface has), which the
+/// runtime's linker provides.
+const WASI: [&str; 3] = [
+    r#"package wasi:io@0.2.0;
+    interface error {
+        resource error;
+    }
+    interface streams {
+        use error.{error};
+        variant stream-error {
+            last-operation-failed(error),
+            closed,
+        }
+        resource output-stream {
+            write: func(contents: list<u8>) -> result<_, stream-error>;
+            blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
+        }
+    }"#,
+    r#"package wasi:cli@0.2.0;
+    interface stdout {
+        use wasi:io/streams@0.2.0.{output-stream};
+        get-stdout: func() -> output-stream;
+    }
+    interface stderr {
+        use wasi:io/streams@0.2.0.{output-stream};
+        get-stderr: func() -> output-stream;
+    }"#,
+    r#"package wasi:random@0.2.0;
+    interface random {
+        get-random-bytes: func(len: u64) -> list<u8>;
+    }"#,
+];
+
+/// The world of [`World::WithWasi`].
+const WITH_WASI: &str = r#"
+package test:hostile;
+world hostile {
+    include wasm-listeners:listener/listener@0.1.0;
+    import wasi:cli/stdout@0.2.0;
+    import wasi:cli/stderr@0.2.0;
+    import wasi:random/random@0.2.0;
+}
+"#;
+
+/// A component of `world` whose `handle` runs `body`; `fields` are module fields (imports,
+/// types, functions, a start function) placed before the rest.
+pub fn component_in(world: World, fields: &str, data: &Data, body: &str) -> Vec<u8> {
+    let imports = fields;
     let failed = escape(&words(&[1, 0, FAILED + 16, REFUSED.len() as u32]));
     let data = escape(&data.bytes);
     let handler = "wasm-listeners:listener/handler@0.1.0";
@@ -170,12 +232,22 @@ fn component(imports: &str, data: &Data, body: &str) -> Vec<u8> {
     );
     let mut module = wat::parse_str(&text).expect("test component WAT");
     let mut resolve = Resolve::default();
-    let package = resolve
+    let contract = resolve
         .push_str("listener.wit", CONTRACT)
         .expect("parsing the contract");
+    let (package, name) = match world {
+        World::Listener => (contract, "listener"),
+        World::WithWasi => {
+            for package in WASI {
+                resolve.push_str("wasi.wit", package).expect("parsing WASI");
+            }
+            let hostile = resolve.push_str("hostile.wit", WITH_WASI);
+            (hostile.expect("parsing the hostile world"), "hostile")
+        }
+    };
     let world = resolve
-        .select_world(&[package], Some("listener"))
-        .expect("the `listener` world");
+        .select_world(&[package], Some(name))
+        .expect("the component's world");
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
         .expect("embedding the contract");
     let mut encoder = ComponentEncoder::default()
@@ -187,13 +259,13 @@ fn component(imports: &str, data: &Data, body: &str) -> Vec<u8> {
 
 /// Constant data placed from `DATA` on.
 #[derive(Debug, Default)]
-struct Data {
+pub struct Data {
     bytes: Vec<u8>,
 }
 
 impl Data {
     /// Appends `bytes`; returns their address and length.
-    fn bytes(&mut self, bytes: &[u8]) -> (u32, u32) {
+    pub fn bytes(&mut self, bytes: &[u8]) -> (u32, u32) {
         let at = self.end();
         self.bytes.extend_from_slice(bytes);
         (at, bytes.len() as u32)

@@ -115,10 +115,11 @@ async fn hanging_listener(engine: &Engine, deadline: Duration, hang: &Hanging) -
     listener(engine, &components::push_queue(), spec, caps).await
 }
 
-/// How far tokio's clock is ahead of `since`, a real instant. With time paused it moves
-/// only when the runtime has nothing to do but wait for a timer: then it jumps to it.
-fn tokio_clock_since(since: Instant) -> Duration {
-    tokio::time::Instant::now().into_std().duration_since(since)
+/// How far tokio's clock has moved since `since`, an instant of it. With time paused it
+/// moves only when the runtime has nothing to do but wait for a timer: then it jumps to
+/// it. The engine measures deadlines on this clock.
+fn tokio_clock_since(since: tokio::time::Instant) -> Duration {
+    tokio::time::Instant::now().duration_since(since)
 }
 
 #[tokio::test(start_paused = true)]
@@ -127,12 +128,12 @@ async fn deadline_stops_a_host_call_that_hangs() {
     let hang = Hanging::default();
     let deadline = Duration::from_secs(30);
     let listener = hanging_listener(&engine, deadline, &hang).await;
-    let started = Instant::now();
+    let (started, on_tokio) = (Instant::now(), tokio::time::Instant::now());
     let report = call(&listener).await;
     assert_eq!(report.outcome, Outcome::Deadline);
     // The call waited for the host call's deadline on the paused clock, not for the
     // backstop that comes 250 ms later (`engine::listener`): ...
-    let waited = tokio_clock_since(started);
+    let waited = tokio_clock_since(on_tokio);
     assert!(
         waited >= deadline && waited < deadline + Duration::from_millis(250),
         "{waited:?}"
@@ -159,14 +160,14 @@ async fn no_free_instance_slot_is_capacity_and_frees_up() {
         Capabilities::record_only(),
     )
     .await;
-    let started = Instant::now();
+    let (started, on_tokio) = (Instant::now(), tokio::time::Instant::now());
     let first = tokio::spawn(async move { call(&busy).await });
     hang.entered.notified().await;
     let second = call(&ok).await;
     assert_eq!(second.outcome, Outcome::Capacity);
     assert!(second.outcome.is_retryable());
     assert_eq!(first.await.unwrap().outcome, Outcome::Deadline);
-    assert!(tokio_clock_since(started) >= deadline);
+    assert!(tokio_clock_since(on_tokio) >= deadline);
     let third = call(&ok).await;
     assert_eq!(third.outcome, Outcome::Ok, "the slot is free again");
     assert!(started.elapsed() < deadline, "{:?}", started.elapsed());

@@ -7,6 +7,7 @@ use crate::policy::{EmailRules, QueueRules};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// When a listener runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -57,7 +58,7 @@ pub(crate) struct ListenerConfig {
     /// Async only: its own retry schedule (pauses after each failed attempt, `"5s"`,
     /// `"10m"`, ...), instead of `[delivery] retry_schedule`.
     #[serde(default, deserialize_with = "super::delivery::durations_opt")]
-    pub retry_schedule: Option<Vec<std::time::Duration>>,
+    pub retry_schedule: Option<Vec<Duration>>,
     /// How many of its calls one instance may serve. Default 1: a fresh instance for every
     /// call. More: an instance that ended a call `ok` serves the next one, keeping what the
     /// guest left in its memory (faster, above all for Python and JavaScript; the events of
@@ -81,11 +82,11 @@ fn actions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Action>, D::Error> {
 }
 
 impl ListenerConfig {
-    pub(super) fn check(&self, max_memory_bytes: u64) -> Result<(), Invalid> {
+    pub(super) fn check(&self, max_memory_bytes: u64, epoch_tick: Duration) -> Result<(), Invalid> {
         if self.name.trim().is_empty() {
             return Err(Invalid::EmptyListenerName);
         }
-        let limits = self.limits.check(max_memory_bytes);
+        let limits = self.limits.check(max_memory_bytes, epoch_tick);
         limits.map_err(|error| Invalid::Limits {
             listener: self.name.clone(),
             error,

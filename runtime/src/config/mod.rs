@@ -25,12 +25,14 @@ pub use secret::Secret;
 
 use crate::event::Input;
 use crate::limits::{
-    LimitError, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
+    LimitError, DEFAULT_EPOCH_TICK, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES,
+    DEFAULT_MAX_MEMORY_BYTES,
 };
 use crate::policy::{EmailRules, QueueRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where `serve` listens by default: loopback only, so no token is needed.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
@@ -106,6 +108,9 @@ pub enum Invalid {
         /// The key.
         key: &'static str,
     },
+    /// `[engine] epoch_tick_ms = 0`.
+    #[error("[engine] epoch_tick_ms = 0: the epoch must advance; use {default} (the default) or more", default = DEFAULT_EPOCH_TICK.as_millis())]
+    ZeroEpochTick,
     /// `calls_per_instance = 0`.
     #[error("listener `{listener}`: calls_per_instance = 0 would run nothing: use 1 (the default, a fresh instance for every call) or more (an instance serves that many calls)")]
     NoCallPerInstance {
@@ -196,6 +201,9 @@ pub(crate) struct EngineSection {
     pub precompiled: bool,
     /// How long an instance kept for reuse may stay idle, in milliseconds.
     pub idle_instance_ms: u64,
+    /// How often the epoch advances, in milliseconds: the precision of deadlines and the
+    /// shortest one a listener may have.
+    pub epoch_tick_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -206,6 +214,7 @@ impl Default for EngineSection {
             precompiled: true,
             idle_instance_ms: u64::try_from(DEFAULT_IDLE_INSTANCE_LIMIT.as_millis())
                 .unwrap_or(u64::MAX),
+            epoch_tick_ms: u64::try_from(DEFAULT_EPOCH_TICK.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -214,6 +223,11 @@ impl EngineSection {
     /// `max_memory_mib` in bytes.
     pub(crate) fn max_memory_bytes(&self) -> u64 {
         self.max_memory_mib << 20
+    }
+
+    /// `epoch_tick_ms` as a duration.
+    pub(crate) fn epoch_tick(&self) -> Duration {
+        Duration::from_millis(self.epoch_tick_ms)
     }
 }
 
@@ -379,14 +393,18 @@ impl Config {
         if !listen.ip().is_loopback() && self.server.operator_token.is_none() {
             return Err(Invalid::ListenWithoutToken { listen });
         }
+        if self.engine.epoch_tick_ms == 0 {
+            return Err(Invalid::ZeroEpochTick);
+        }
         let max_memory = self.engine.max_memory_bytes();
+        let tick = self.engine.epoch_tick();
         let mut names = std::collections::HashSet::new();
         for l in &self.listeners {
             if !names.insert(l.name.as_str()) {
                 let name = l.name.clone();
                 return Err(Invalid::DuplicateListener { name });
             }
-            l.check(max_memory)?;
+            l.check(max_memory, tick)?;
             let takes_list = l.mode == Mode::Async && l.inputs().contains(&Input::KintoRedis);
             if takes_list && self.delivery_redis().is_none() {
                 let listener = l.name.clone();

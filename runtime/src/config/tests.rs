@@ -147,12 +147,7 @@ fn kinto_redis_input_needs_redis_and_sync_listeners_take_no_async_keys() {
     assert_eq!(l.inputs(), [Input::KintoRedis]);
     assert_eq!(
         l.retry_schedule.as_deref(),
-        Some(
-            &[
-                std::time::Duration::from_secs(1),
-                std::time::Duration::from_secs(120)
-            ][..]
-        )
+        Some(&[Duration::from_secs(1), Duration::from_secs(120)][..])
     );
     let on_sync = error(&format!("{listener}inputs = [\"runtime\"]\n"));
     assert!(

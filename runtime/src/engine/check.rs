@@ -42,6 +42,14 @@ pub enum CheckError {
     /// wasmtime could not compile it.
     #[error("invalid component: {0}")]
     Invalid(String),
+    /// It uses a WebAssembly proposal this runtime refuses (`engine/proposals.rs`).
+    #[error("the component uses the WebAssembly `{proposal}` proposal, which wasm-listeners does not accept ({why}): build without it (see the README's security section for what each toolchain may emit)")]
+    Proposal {
+        /// The proposal, as `wasm-tools validate --features` names it.
+        proposal: &'static str,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// It does not export the handler: another world.
     #[error("the component does not export `{PACKAGE}/{HANDLER_INTERFACE}`, so it does not implement the `listener` world (it exports: {0}); build it against wit/listener.wit, world `listener`")]
     NotAListener(String),

@@ -1,17 +1,18 @@
 //! A listener: a loaded component bound to a name, settings, limits, policies and
 //! backends; and the life of one call's store.
 
+use super::deadline::{self, now, LATE_COMMIT_GRACE};
 use super::limiter::MemoryLimiter;
 use super::outcome::{classify, CallReport, ErrorKind, Outcome};
 use super::state::{deny_all_wasi, HostState};
 use super::warm::WarmStack;
-use super::{convert, CheckError, Engine, EPOCH_TICK};
+use super::{convert, CheckError, Engine};
 use crate::bindings::types::{self as wit, ListenerError};
 use crate::bindings::{Listener as Bindings, ListenerPre};
 use crate::event::{Delivery, Event, Part};
 use crate::host::email::EmailCtx;
 use crate::host::log::CapturedLog;
-use crate::host::queue::QueueCtx;
+use crate::host::queue::{QueueBudget, QueueCtx};
 use crate::host::settings::SettingsCtx;
 use crate::host::{EmailBackend, QueueBackend, RecordOnly};
 use crate::limits::Limits;
@@ -21,16 +22,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 
 /// How long past its deadline a call may run before it is dropped regardless: a backstop
 /// for host code that does not go through `host::before_deadline`.
 const DEADLINE_BACKSTOP: Duration = Duration::from_millis(250);
-
-/// Epoch ticks a guest may still run after an email the server accepted past the deadline,
-/// to return: the call then ends with what the guest says, not with a deadline that would
-/// make a retry send the message twice. Granted once per late message.
-const LATE_COMMIT_GRACE_TICKS: u64 = 100;
 
 /// What a listener is, as configured.
 #[derive(Debug, Clone)]
@@ -236,10 +232,10 @@ impl Listener {
     }
 
     async fn run(&self, part: Part, export: Export) -> CallReport {
-        let started = Instant::now();
+        let started = now();
         let deadline = started + self.limits.deadline;
         let Some(_alive) = self.engine.instance_alive() else {
-            return self.capacity(part, started.elapsed());
+            return self.capacity(part, now() - started);
         };
         let (mut store, warm, calls) = match self.take_warm(deadline) {
             Some(w) => (w.store, Some(w.bindings), w.calls),
@@ -260,7 +256,7 @@ impl Listener {
             Ok(Err(trap)) => (classify(&trap), None),
             Ok(Ok((verdict, bindings))) => (returned(verdict), Some(bindings)),
         };
-        let report = self.report(&mut store, part, outcome, started.elapsed());
+        let report = self.report(&mut store, part, outcome, now() - started);
         // Only an instance that ended its call `ok` serves another.
         if let (true, Some(bindings)) = (report.outcome.is_ok(), bindings) {
             if calls + 1 < self.calls_per_instance {
@@ -278,14 +274,15 @@ impl Listener {
         }
         let mut warm = self.warm.take()?;
         warm.store.data_mut().next_call(deadline);
-        self.set_epoch_deadline(&mut warm.store);
+        // One tick at a time: the deadline is compared with the clock at every tick.
+        warm.store.set_epoch_deadline(1);
         Some(warm)
     }
 
     /// Instantiates once without calling anything: runs the component's start code under
     /// the listener's limits, then type-checks its exports against the contract.
     pub(super) async fn trial(&self) -> Result<(), CheckError> {
-        let deadline = Instant::now() + self.limits.deadline;
+        let deadline = now() + self.limits.deadline;
         let Some(_alive) = self.engine.instance_alive() else {
             return Err(CheckError::Instantiation(Outcome::Capacity));
         };
@@ -312,13 +309,13 @@ impl Listener {
     /// whose host call does not return, the email backend's overrun and the late-commit
     /// grace. What a lease on a delivery must outlast, per part.
     pub fn longest_call(&self) -> Duration {
-        let now = Instant::now();
+        let now = now();
         self.backstop(now + self.limits.deadline) - now
     }
 
     fn backstop(&self, deadline: Instant) -> Instant {
-        let grace = EPOCH_TICK * LATE_COMMIT_GRACE_TICKS as u32;
-        deadline + DEADLINE_BACKSTOP + self.capabilities.email.overrun() + grace
+        let email = self.capabilities.email.overrun();
+        deadline + DEADLINE_BACKSTOP + email + LATE_COMMIT_GRACE
     }
 
     /// Where an instance comes from: today always a fresh one.
@@ -327,10 +324,18 @@ impl Listener {
     }
 
     fn store(&self, deadline: Instant) -> Store<HostState> {
-        let log = CapturedLog::new(self.name.clone(), self.limits.log_capture_bytes);
+        let limits = &self.limits;
+        let log = CapturedLog::new(
+            self.name.clone(),
+            limits.log_capture_bytes,
+            limits.log_capture_lines,
+        );
+        let mut table = ResourceTable::new();
+        // The host's side of the handle bound; wasmtime's own tables get it below.
+        table.set_max_capacity(limits.max_handles);
         let state = HostState {
-            wasi: deny_all_wasi(&log),
-            table: ResourceTable::new(),
+            wasi: deny_all_wasi(&log, limits.max_random_bytes),
+            table,
             limiter: MemoryLimiter::new(self.limits.memory_bytes),
             email: EmailCtx::new(
                 self.email_policy.clone(),
@@ -341,26 +346,24 @@ impl Listener {
                 self.queue_policy.clone(),
                 self.capabilities.queue.clone(),
                 deadline,
+                QueueBudget::of(limits),
             ),
             settings: SettingsCtx::new(self.settings.clone()),
             log,
+            deadline,
         };
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
-        self.set_epoch_deadline(&mut store);
+        store.set_hostcall_fuel(limits.hostcall_bytes);
+        store.set_max_component_handles(limits.max_handles);
+        // One tick at a time: the deadline is compared with the clock at every tick.
+        store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut store| {
-            if store.data_mut().email.take_late_commit() {
-                return Ok(UpdateDeadline::Continue(LATE_COMMIT_GRACE_TICKS));
-            }
-            Err(wasmtime::Trap::Interrupt.into())
+            let state = store.data_mut();
+            let late_commit = || state.email.take_late_commit();
+            deadline::on_tick(now(), &mut state.deadline, late_commit).into_update()
         });
         store
-    }
-
-    /// The deadline in epoch ticks from now.
-    fn set_epoch_deadline(&self, store: &mut Store<HostState>) {
-        let ticks = self.limits.deadline.as_millis() / EPOCH_TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     }
 
     /// The report of a call that found `max_instances` calls in flight: nothing ran.

@@ -10,6 +10,8 @@
 //! # Layout
 //! - `mod.rs`: [`Engine`], its configuration and its epoch thread.
 //! - `check.rs`: is this a listener component? ([`CheckError`]).
+//! - `proposals.rs`: the WebAssembly proposals a listener may use, each decision and why.
+//! - `deadline.rs`: a call's deadline, checked against the clock at every epoch tick.
 //! - `artifact.rs`: precompiled components on disk, authenticated; the one module of the
 //!   crate allowed `unsafe` (wasmtime's deserialisation).
 //! - `listener.rs`: [`Listener`], a component bound to its configuration, and one call.
@@ -22,9 +24,11 @@
 mod artifact;
 mod check;
 mod convert;
+mod deadline;
 mod limiter;
 mod listener;
 mod outcome;
+mod proposals;
 mod state;
 mod warm;
 
@@ -35,7 +39,8 @@ pub use outcome::{CallReport, ErrorKind, Outcome};
 
 use crate::bindings::ListenerPre;
 use crate::limits::{
-    LimitError, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
+    LimitError, DEFAULT_EPOCH_TICK, DEFAULT_IDLE_INSTANCE_LIMIT, DEFAULT_MAX_INSTANCES,
+    DEFAULT_MAX_MEMORY_BYTES,
 };
 use crate::progress::Compiling;
 use artifact::ArtifactCache;
@@ -71,8 +76,6 @@ const DECOMMIT_BATCH_SIZE: usize = 32;
 /// for SpiderMonkey, whose calls were ~1.5 ms faster with lazy initialisation in one
 /// smoke-length trial (bench/notes.md): a trade kept for Rust guests, open for review.
 const EAGER_TABLE_INIT: bool = true;
-/// How often the epoch advances: the precision of deadlines in wasm code.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances, memories and tables one component may hold: Python and JavaScript
 /// components bundle several core modules (TOOLCHAINS.md).
@@ -93,6 +96,8 @@ pub struct EngineConfig {
     /// How long an instance kept for reuse (`calls_per_instance` > 1) may stay idle before
     /// its memory goes back to the pool (`[engine] idle_instance_ms`). Default 30 s.
     pub idle_instance_limit: Duration,
+    /// See [`DEFAULT_EPOCH_TICK`] (`[engine] epoch_tick_ms`).
+    pub epoch_tick: Duration,
     /// Where compiled components are kept between runs; `None` compiles at every load.
     /// Default `None`; `serve` and `worker` keep them under their data folder, the other
     /// commands in the user's cache folder.
@@ -106,6 +111,7 @@ impl Default for EngineConfig {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             idle_instance_limit: DEFAULT_IDLE_INSTANCE_LIMIT,
+            epoch_tick: DEFAULT_EPOCH_TICK,
             artifacts: None,
         }
     }
@@ -117,7 +123,7 @@ pub struct Engine {
     wasmtime: wasmtime::Engine,
     linker: Arc<Linker<HostState>>,
     config: EngineConfig,
-    /// Advances the epoch every [`EPOCH_TICK`].
+    /// Advances the epoch every [`EngineConfig::epoch_tick`].
     _ticker: Arc<Periodic>,
     /// Instances alive now (calls in flight), for metrics.
     in_use: Arc<AtomicUsize>,
@@ -171,11 +177,11 @@ impl Engine {
         let warm_stacks = Arc::new(warm::WarmStacks::new(config.idle_instance_limit));
         let stacks = warm_stacks.clone();
         // Four sweeps per limit; never a busy loop, whatever the limit.
-        let every = (config.idle_instance_limit / 4).max(EPOCH_TICK);
+        let every = (config.idle_instance_limit / 4).max(config.epoch_tick);
         let sweeper = Periodic::start("wasm-listeners-idle-sweep", every, move || stacks.sweep())
             .map_err(|e| anyhow::anyhow!("cannot start the idle-instance thread: {e}"))?;
         let epochs = wasmtime.clone();
-        let ticker = Periodic::start("wasm-listeners-epoch", EPOCH_TICK, move || {
+        let ticker = Periodic::start("wasm-listeners-epoch", config.epoch_tick, move || {
             epochs.increment_epoch();
         })
         .map_err(|e| anyhow::anyhow!("cannot start the epoch thread: {e}"))?;
@@ -281,7 +287,8 @@ impl Engine {
         spec: ListenerSpec,
         capabilities: Capabilities,
     ) -> Result<Listener, LimitError> {
-        spec.limits.check(self.config.max_memory_bytes)?;
+        spec.limits
+            .check(self.config.max_memory_bytes, self.config.epoch_tick)?;
         Ok(self.bind(component, spec, capabilities))
     }
 
@@ -308,8 +315,15 @@ impl Engine {
             }
         }
         let progress = Compiling::start(name, bytes.len());
-        let component = Component::new(&self.wasmtime, bytes)
-            .map_err(|e| CheckError::Invalid(format!("{e:#}")))?;
+        let component = Component::new(&self.wasmtime, bytes).map_err(|e| {
+            match proposals::refused_in(bytes) {
+                Some(p) => CheckError::Proposal {
+                    proposal: p.name,
+                    why: p.why,
+                },
+                None => CheckError::Invalid(format!("{e:#}")),
+            }
+        })?;
         self.stats.compiled.fetch_add(1, Ordering::Relaxed);
         drop(progress);
         if let Some((cache, path)) = &cached {
@@ -372,8 +386,8 @@ fn wasmtime_config(c: &EngineConfig) -> Config {
         .decommit_batch_size(DECOMMIT_BATCH_SIZE)
         .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
+    proposals::pin(&mut config);
     config
-        .wasm_component_model(true)
         .consume_fuel(true)
         .epoch_interruption(true)
         .table_lazy_init(!EAGER_TABLE_INIT)

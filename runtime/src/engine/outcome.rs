@@ -3,8 +3,10 @@
 use super::limiter::MemoryLimitExceeded;
 use crate::event::Part;
 use crate::host::{DeadlineExceeded, Email, LogLine, QueuePush};
+use crate::limits::{HostLimit, HostLimitExceeded};
 use serde::Serialize;
 use std::time::Duration;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Trap};
 
 /// How a listener's error asks to be treated.
@@ -52,6 +54,12 @@ pub enum Outcome {
     },
     /// No instance slot was free: try again later.
     Capacity,
+    /// The call went past one of its host limits (what the host holds or copies for it:
+    /// queue pushes, bytes handed to a host call, resource handles, random bytes).
+    HostLimit {
+        /// Which one.
+        limit: HostLimit,
+    },
 }
 
 impl Outcome {
@@ -65,7 +73,11 @@ impl Outcome {
         match self {
             Outcome::ListenerError { error, .. } => *error == ErrorKind::Transient,
             Outcome::Deadline | Outcome::Capacity => true,
-            Outcome::Ok | Outcome::OutOfFuel | Outcome::MemoryLimit | Outcome::Trap { .. } => false,
+            Outcome::Ok
+            | Outcome::OutOfFuel
+            | Outcome::MemoryLimit
+            | Outcome::Trap { .. }
+            | Outcome::HostLimit { .. } => false,
         }
     }
 
@@ -79,6 +91,7 @@ impl Outcome {
             Outcome::Deadline => "deadline",
             Outcome::Trap { .. } => "trap",
             Outcome::Capacity => "capacity",
+            Outcome::HostLimit { .. } => "host-limit",
         }
     }
 }
@@ -89,6 +102,7 @@ impl std::fmt::Display for Outcome {
         match self {
             Outcome::ListenerError { error, message } => write!(f, " ({error}): {message}"),
             Outcome::Trap { message } => write!(f, ": {message}"),
+            Outcome::HostLimit { limit } => write!(f, ": {limit}"),
             _ => Ok(()),
         }
     }
@@ -105,6 +119,9 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Outcome {
     if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
         return Outcome::Capacity;
     }
+    if let Some(limit) = host_limit(err) {
+        return Outcome::HostLimit { limit };
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
         Some(Trap::Interrupt) => Outcome::Deadline,
@@ -112,6 +129,38 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Outcome {
             message: format!("{err:#}"),
         },
     }
+}
+
+/// Texts of the traps by which wasmtime enforces the host limits it keeps itself, for
+/// which it has no public error type: each is pinned by a test (`tests/all/hostile.rs`)
+/// that goes past the limit and expects [`Outcome::HostLimit`] naming it.
+const WASMTIME_LIMIT_TEXTS: [(&str, HostLimit); 3] = [
+    // `Store::set_hostcall_fuel`.
+    (
+        "fuel allocated for hostcalls has been exhausted",
+        HostLimit::HostcallBytes,
+    ),
+    // `Store::set_max_component_handles`.
+    ("store handle limit exceeded", HostLimit::Handles),
+    // `WasiCtxBuilder::max_random_size`: "requested len N exceeds limit M".
+    ("requested len", HostLimit::RandomBytes),
+];
+
+/// The host limit a trap enforces, if any: ours ([`HostLimitExceeded`]), the host resource
+/// table's ([`ResourceTableError::Full`]), or wasmtime's by their text.
+fn host_limit(err: &wasmtime::Error) -> Option<HostLimit> {
+    if let Some(exceeded) = err.downcast_ref::<HostLimitExceeded>() {
+        return Some(exceeded.limit);
+    }
+    if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+        return Some(HostLimit::Handles);
+    }
+    let text = format!("{err:#}");
+    let known = WASMTIME_LIMIT_TEXTS.iter();
+    known
+        .into_iter()
+        .find(|(t, _)| text.contains(t))
+        .map(|(_, l)| *l)
 }
 
 /// What one call did and cost.

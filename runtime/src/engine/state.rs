@@ -20,6 +20,9 @@ pub(crate) struct HostState {
     pub(crate) email: EmailCtx,
     pub(crate) queue: QueueCtx,
     pub(crate) settings: SettingsCtx,
+    /// When the current call must end: checked at every epoch tick
+    /// (`deadline::on_tick`).
+    pub(crate) deadline: Instant,
 }
 
 impl HostState {
@@ -27,6 +30,7 @@ impl HostState {
     /// records of emails and pushes, a new peak. WASI, the resource table and the memory the
     /// instance holds stay: they are the instance's.
     pub(crate) fn next_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
         self.log.next_call();
         self.email.next_call(deadline);
         self.queue.next_call(deadline);
@@ -57,9 +61,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
 /// WASI that grants nothing: no preopened directory, no environment variable, no argument,
 /// stdin closed, no TCP, no UDP, no name lookup and every socket address refused; stdout and
-/// stderr go into the call's log.
-pub(crate) fn deny_all_wasi(log: &CapturedLog) -> WasiCtx {
+/// stderr go into the call's log. A `wasi:random` call may ask for at most
+/// `max_random_bytes` (wasmtime traps past it; `outcome.rs` names the limit).
+pub(crate) fn deny_all_wasi(log: &CapturedLog, max_random_bytes: u64) -> WasiCtx {
     WasiCtxBuilder::new()
+        .max_random_size(max_random_bytes)
         .stdout(log.stdio(LogStream::Stdout))
         .stderr(log.stdio(LogStream::Stderr))
         .allow_tcp(false)

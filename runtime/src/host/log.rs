@@ -1,9 +1,10 @@
 //! The `log` capability and the guest's stdout/stderr: both go into the call's captured
 //! log (bounded) and to `tracing`.
 //!
-//! A guest chooses how much it writes: every line is checked against the capture cap
-//! before any work is done with it, and only what is kept reaches `tracing`. A line is cut
-//! at [`MAX_LINE_BYTES`], and at what is left of the cap.
+//! A guest chooses how much it writes: every line is checked against the capture caps
+//! (bytes, and lines: an empty line costs a line) before any work is done with it, and only
+//! what is kept reaches `tracing`. A line is cut at [`MAX_LINE_BYTES`], and at what is left
+//! of the byte cap.
 
 use crate::bindings::log::{Host, Level};
 use bytes::Bytes;
@@ -110,16 +111,19 @@ struct Capture {
     lines: Vec<LogLine>,
     bytes: usize,
     max_bytes: usize,
+    max_lines: usize,
     truncated: bool,
     partial_stdout: Vec<u8>,
     partial_stderr: Vec<u8>,
 }
 
 impl CapturedLog {
-    /// A log that keeps at most `max_bytes` of text for `listener`.
-    pub(crate) fn new(listener: Arc<str>, max_bytes: usize) -> CapturedLog {
+    /// A log that keeps at most `max_bytes` of text in at most `max_lines` lines for
+    /// `listener`.
+    pub(crate) fn new(listener: Arc<str>, max_bytes: usize, max_lines: usize) -> CapturedLog {
         let capture = Capture {
             max_bytes,
+            max_lines,
             ..Capture::default()
         };
         CapturedLog {
@@ -133,6 +137,10 @@ impl CapturedLog {
     /// all goes anywhere.
     fn push(&self, level: LogLevel, stream: LogStream, line: &[u8]) {
         let mut c = self.lock();
+        if c.lines.len() >= c.max_lines {
+            c.truncated = true;
+            return;
+        }
         let room = c.max_bytes.saturating_sub(c.bytes).min(MAX_LINE_BYTES);
         let message = utf8_prefix(line, room);
         if message.len() < line.len() {
@@ -198,9 +206,10 @@ impl CapturedLog {
     /// [`finish`](Self::finish) returned is the previous call's).
     pub(crate) fn next_call(&self) {
         let mut c = self.lock();
-        let max_bytes = c.max_bytes;
+        let (max_bytes, max_lines) = (c.max_bytes, c.max_lines);
         *c = Capture {
             max_bytes,
+            max_lines,
             ..Capture::default()
         };
     }
@@ -339,7 +348,7 @@ mod tests {
     #[test]
     fn stdio_lines_are_split_and_bounded() {
         let _turn = turn();
-        let log = CapturedLog::new("t".into(), 20);
+        let log = CapturedLog::new("t".into(), 20, 100);
         log.write_stdio(LogStream::Stdout, b"hello\nwor");
         log.write_stdio(LogStream::Stdout, b"ld\n");
         log.write_stdio(LogStream::Stderr, b"this line is far too long to keep\n");
@@ -353,7 +362,7 @@ mod tests {
     #[test]
     fn a_line_is_cut_at_a_character_boundary_and_at_the_line_cap() {
         let _turn = turn();
-        let log = CapturedLog::new("t".into(), 1 << 20);
+        let log = CapturedLog::new("t".into(), 1 << 20, 100);
         let mut guest = log.clone();
         guest.log(Level::Error, "é".repeat(MAX_LINE_BYTES));
         let (lines, truncated) = log.finish();
@@ -361,6 +370,21 @@ mod tests {
         assert_eq!(lines[0].message.len(), MAX_LINE_BYTES);
         assert_eq!(lines[0].level, LogLevel::Error);
         assert!(lines[0].message.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn empty_lines_count_against_the_line_cap() {
+        let _turn = turn();
+        let log = CapturedLog::new("t".into(), 1 << 20, 3);
+        let mut guest = log.clone();
+        for _ in 0..10_000 {
+            guest.log(Level::Info, String::new());
+        }
+        log.write_stdio(LogStream::Stdout, b"x\n");
+        let (lines, truncated) = log.finish();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l.message.is_empty()));
+        assert!(truncated, "lines past the cap are dropped and said so");
     }
 
     /// What `tracing` printed, through a subscriber local to the test.
@@ -386,7 +410,7 @@ mod tests {
             .with_max_level(tracing::Level::DEBUG)
             .with_writer(move || writer.clone())
             .finish();
-        let log = CapturedLog::new("t".into(), 100);
+        let log = CapturedLog::new("t".into(), 100, 100);
         tracing::subscriber::with_default(subscriber, || {
             tracing::callsite::rebuild_interest_cache();
             let mut guest = log.clone();

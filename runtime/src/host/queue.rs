@@ -1,7 +1,9 @@
-//! The `queue` capability: policy and size checks, then a backend pushes the payload.
+//! The `queue` capability: policy and size checks, then a backend pushes the payload; the
+//! call's pushes are bounded in count and bytes.
 
 use super::before_deadline;
 use crate::bindings::queue::{Host, PushError};
+use crate::limits::{HostLimit, HostLimitExceeded, Limits};
 use crate::policy::QueuePolicy;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +34,35 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError>;
 }
 
+/// What one call may push in all: [`Limits::max_queue_pushes`] and
+/// [`Limits::max_queue_bytes`]. The records of a call's pushes keep their payloads, and a
+/// guest can push in a loop: without this bound, one call held gigabytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueBudget {
+    pushes: u32,
+    bytes: usize,
+}
+
+impl QueueBudget {
+    /// The budget of a call under `limits`.
+    pub(crate) fn of(limits: &Limits) -> QueueBudget {
+        QueueBudget {
+            pushes: limits.max_queue_pushes,
+            bytes: limits.max_queue_bytes,
+        }
+    }
+}
+
 /// One call's queue capability.
 pub(crate) struct QueueCtx {
     policy: Arc<QueuePolicy>,
     backend: Arc<dyn QueueBackend>,
     deadline: Instant,
+    budget: QueueBudget,
+    /// Pushes handed to the backend in this call so far, accepted or not.
+    attempts: u32,
+    /// Their payload bytes.
+    attempted_bytes: usize,
     /// Pushes the backend accepted during this call.
     pub(crate) pushed: Vec<QueuePush>,
 }
@@ -47,11 +73,15 @@ impl QueueCtx {
         policy: Arc<QueuePolicy>,
         backend: Arc<dyn QueueBackend>,
         deadline: Instant,
+        budget: QueueBudget,
     ) -> QueueCtx {
         QueueCtx {
             policy,
             backend,
             deadline,
+            budget,
+            attempts: 0,
+            attempted_bytes: 0,
             pushed: Vec::new(),
         }
     }
@@ -59,7 +89,31 @@ impl QueueCtx {
     /// Starts the next call on a reused instance: its own deadline and record.
     pub(crate) fn next_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.attempts = 0;
+        self.attempted_bytes = 0;
         self.pushed.clear();
+    }
+
+    /// Counts a push against the call's budget, or ends the call (a trap) if the push
+    /// would take it past the budget: that push does not reach the backend. Pushes the
+    /// backend refused count too: each cost a round trip.
+    fn spend(&mut self, payload: &[u8]) -> Result<(), HostLimitExceeded> {
+        let max = self.budget.pushes;
+        if self.attempts >= max {
+            let detail = format!("push {} of one call, at most {max}", self.attempts + 1);
+            let limit = HostLimit::QueuePushes;
+            return Err(HostLimitExceeded { limit, detail });
+        }
+        let bytes = self.attempted_bytes.saturating_add(payload.len());
+        if bytes > self.budget.bytes {
+            let max = self.budget.bytes;
+            let detail = format!("{bytes} payload bytes pushed by one call, at most {max}");
+            let limit = HostLimit::QueueBytes;
+            return Err(HostLimitExceeded { limit, detail });
+        }
+        self.attempts += 1;
+        self.attempted_bytes = bytes;
+        Ok(())
     }
 
     fn admit(&self, name: &str, payload: &[u8]) -> Result<(), PushError> {
@@ -84,6 +138,7 @@ impl Host for QueueCtx {
         if let Err(refused) = self.admit(&name, &payload) {
             return Ok(Err(refused));
         }
+        self.spend(&payload)?;
         let io = self.backend.push(&name, &payload);
         Ok(match before_deadline(self.deadline, "queue", io).await? {
             Ok(()) => {

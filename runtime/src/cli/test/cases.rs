@@ -8,7 +8,7 @@
 //! limits = { fuel = 100_000_000, memory_mib = 64, deadline_ms = 1000 }
 //! [case.expect]                   # an absent key is not checked; [] means "none"
 //! outcome = "ok"                  # ok | transient | permanent | out-of-fuel | memory-limit
-//!                                 # | deadline | trap
+//!                                 # | deadline | trap | host-limit
 //! error = "..."                   # the listener error's message (a trap's: a part of it)
 //! emails = [{ from = "...", to = ["..."], subject = "...", body = "..." }]
 //! pushes = [{ queue = "eventqueue", payload = '{"action":"create"}' }]
@@ -101,6 +101,7 @@ pub(super) enum ExpectedOutcome {
     MemoryLimit,
     Deadline,
     Trap,
+    HostLimit,
 }
 
 impl ExpectedOutcome {
@@ -113,6 +114,7 @@ impl ExpectedOutcome {
             ExpectedOutcome::MemoryLimit => "memory-limit",
             ExpectedOutcome::Deadline => "deadline",
             ExpectedOutcome::Trap => "trap",
+            ExpectedOutcome::HostLimit => "host-limit",
         }
     }
 }

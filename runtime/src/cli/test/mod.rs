@@ -45,7 +45,7 @@ A case file lists cases; paths are relative to the file:
   settings = { from = \"postmaster@localhost\", recipients = \"ops@example.org\" }
   limits = { fuel = 100_000_000, memory_mib = 64, deadline_ms = 1000 }
   [case.expect]        # an absent key is not checked; [] means \"none\"
-  outcome = \"ok\"       # ok | transient | permanent | out-of-fuel | memory-limit | deadline | trap
+  outcome = \"ok\"       # ok | transient | permanent | out-of-fuel | memory-limit | deadline | trap | host-limit
   error = \"...\"        # the listener error's message (for a trap: a part of it)
   emails = [{ from = \"...\", to = [\"...\"], subject = \"...\", body = \"...\" }]
   pushes = [{ queue = \"eventqueue\", payload = '{\"action\":\"create\"}' }]

@@ -70,7 +70,8 @@ fn outcome_matches(wanted: ExpectedOutcome, got: &Outcome) -> bool {
         | (ExpectedOutcome::OutOfFuel, Outcome::OutOfFuel)
         | (ExpectedOutcome::MemoryLimit, Outcome::MemoryLimit)
         | (ExpectedOutcome::Deadline, Outcome::Deadline)
-        | (ExpectedOutcome::Trap, Outcome::Trap { .. }) => true,
+        | (ExpectedOutcome::Trap, Outcome::Trap { .. })
+        | (ExpectedOutcome::HostLimit, Outcome::HostLimit { .. }) => true,
         (ExpectedOutcome::Transient, Outcome::ListenerError { error, .. }) => {
             *error == ErrorKind::Transient
         }
