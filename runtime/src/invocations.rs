@@ -117,10 +117,33 @@ pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
     Ok(millis(since))
 }
 
-/// Why the invocation log could not be written or read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invocation log: {0}")]
-pub struct InvocationError(pub String);
+/// Why the invocation log could not be written or read. No variant's text holds a Redis
+/// URL (nor its password).
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    /// Redis failed, or could not be reached, while the log was doing `op`.
+    #[error("invocation log: redis: {op}: {source}")]
+    Redis {
+        /// What the log was doing (`appending records`, `querying`, `pruning`).
+        op: &'static str,
+        /// What the Redis client said (kept opaque here: `redis` stays in `backends`).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The embedded store failed (its text names the file).
+    #[error("invocation log: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A record does not encode as JSON.
+    #[error("invocation log: cannot encode a record: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// A record read back does not decode as an [`Invocation`].
+    #[error("invocation log: unreadable record in {store}: {source}")]
+    Decode {
+        /// Where the record was (`Redis`, `the store`).
+        store: &'static str,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+}
 
 /// Where invocation records are kept.
 #[async_trait::async_trait]

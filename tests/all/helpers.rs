@@ -184,6 +184,18 @@ impl QueueBackend for Recorder {
     }
 }
 
+/// Waits until `condition` holds, checking it every 5 ms; fails naming `what` after 4,000
+/// checks (20 s and more), so that a condition that never comes fails instead of hanging.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..4_000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("waited in vain: {what}");
+}
+
 /// The `wasm-listeners` binary built for this test run.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wasm-listeners"))

@@ -1,10 +1,16 @@
-//! The runtime's dependencies point one way, as `runtime/src/lib.rs` says.
+//! The runtime's dependencies point one way, as `runtime/src/lib.rs` says, and its errors
+//! keep their causes.
 //!
 //! The "Dependency order" line of lib.rs's layout lists the top-level modules, each using
 //! only modules to its right (`a -> {b, c} -> d`: `b` and `c` may both use `d` but not each
 //! other). These tests resolve every `crate::` and `super::` path of `runtime/src` (in `use`
 //! items and inline, lib.rs's re-exports included) to the top-level module that defines it
 //! and fail on a path against the order.
+//!
+//! Errors are enums whose variants keep their cause as a source (STYLE.md, "Errors"): the
+//! last tests fail on an error built from another error's text
+//! (`map_err(|e| Type(e.to_string()))`, `Type(format!("..{e}"))`), but for the types listed
+//! in [`STRING_ERRORS`], whose text is meant for a guest or an HTTP client.
 
 use crate::helpers;
 use std::collections::{BTreeMap, BTreeSet};
@@ -326,6 +332,344 @@ fn a_path_against_the_order_is_found() {
         [
             ("host/queue.rs", "host", "dispatch"),
             ("config/mod.rs", "config", "store")
+        ]
+    );
+}
+
+/// Constructors that may be built from another error's text, each with why: the text is
+/// what crosses the boundary, by design.
+const STRING_ERRORS: &[(&str, &str)] = &[
+    (
+        "EmailBackendError::Permanent",
+        "the guest's `send-error` is a WIT string: the text is what the guest reads",
+    ),
+    (
+        "EmailBackendError::Transient",
+        "the guest's `send-error` is a WIT string: the text is what the guest reads",
+    ),
+    (
+        "CheckError::Invalid",
+        "carries wasmtime's message (anyhow) or the compile task's, which have no error type",
+    ),
+    (
+        "CheckError::Link",
+        "carries wasmtime's linker message (anyhow, with its chain), which has no error type",
+    ),
+    (
+        "CheckError::Signature",
+        "carries wasmtime's message (anyhow, with its chain), which has no error type",
+    ),
+    (
+        "ApiError::BadRequest",
+        "the HTTP response body: a client error says what was wrong, in words",
+    ),
+    (
+        "ApiError::Unavailable",
+        "the HTTP response body: the client is told what is down and to try again",
+    ),
+];
+
+/// An error built from another error's text.
+#[derive(Debug, PartialEq, Eq)]
+struct StringWrapped {
+    /// `file:line`.
+    at: String,
+    /// The constructor, as written (`QueueError`, `CheckError::Link`).
+    constructor: String,
+}
+
+/// Every error of `file` built from another error's text: in a closure given to `map_err`,
+/// `or_else` or `unwrap_or_else`, a closure whose parameter is typed `..Error`, or a
+/// function whose one parameter is, a tuple constructor (its name starts with an uppercase
+/// letter) whose argument is `e.to_string()` or a `format!` naming `e`, the parameter.
+fn string_wrapped(file: &str, text: &str) -> Vec<StringWrapped> {
+    let code = code_keeping_lines(text);
+    let mut found = Vec::new();
+    for (param, body_start, body_end) in error_handlers(&code) {
+        for (offset, constructor) in wrapped_in(&code[body_start..body_end], &param) {
+            let line = code[..body_start + offset].matches('\n').count() + 1;
+            let wrapped = StringWrapped {
+                at: format!("{file}:{line}"),
+                constructor,
+            };
+            if !found.contains(&wrapped) {
+                found.push(wrapped);
+            }
+        }
+    }
+    found
+}
+
+/// The text with comments blanked, line numbers kept.
+fn code_keeping_lines(text: &str) -> String {
+    let lines = text.lines().map(|l| {
+        if l.trim_start().starts_with("//") {
+            ""
+        } else {
+            l.split(" // ").next().unwrap_or(l)
+        }
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The end of the group opened just before `start` (the index of its closing bracket), or
+/// of the expression starting at `start` (a `,` or `;` at depth 0, or a closing bracket of
+/// the enclosing group); string literals are skipped.
+fn group_end(code: &str, start: usize, expression: bool) -> usize {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in code[start..].char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth == 0 => return start + i,
+            ')' | ']' | '}' => depth -= 1,
+            ',' | ';' if expression && depth == 0 => return start + i,
+            _ => {}
+        }
+    }
+    code.len()
+}
+
+/// `(parameter, body start, body end)` of every closure or function of `code` that handles
+/// an error (see [`string_wrapped`]).
+fn error_handlers(code: &str) -> Vec<(String, usize, usize)> {
+    let mut found = Vec::new();
+    let typed_error = |ty: &str| {
+        ty.trim()
+            .rsplit("::")
+            .next()
+            .unwrap_or("")
+            .ends_with("Error")
+    };
+    // Closures given to the error combinators, typed or not.
+    for call in ["map_err(", "or_else(", "unwrap_or_else("] {
+        for (at, _) in code.match_indices(call) {
+            if code[..at].chars().last().is_some_and(is_ident) {
+                continue;
+            }
+            let start = at + call.len();
+            let end = group_end(code, start, false);
+            let arg = code[start..end].trim_start();
+            let arg = arg.strip_prefix("move ").unwrap_or(arg).trim_start();
+            let Some(rest) = arg.strip_prefix('|') else {
+                continue;
+            };
+            let Some((params, _)) = rest.split_once('|') else {
+                continue;
+            };
+            let param = params.split(':').next().unwrap_or("").trim();
+            if !param.is_empty() && param != "_" && param.chars().all(is_ident) {
+                found.push((param.to_owned(), start, end));
+            }
+        }
+    }
+    // Closures elsewhere whose parameter is typed `..Error`: `|e: RedisError| ..`.
+    for (at, _) in code.match_indices('|') {
+        let rest = &code[at + 1..];
+        let Some((params, _)) = rest.split_once('|') else {
+            continue;
+        };
+        let Some((param, ty)) = params.split_once(':') else {
+            continue;
+        };
+        let param = param.trim();
+        if param.is_empty() || !param.chars().all(is_ident) || !typed_error(ty) {
+            continue;
+        }
+        if ty.contains(['\n', ',', '(', ')']) {
+            continue;
+        }
+        let start = at + 1 + params.len() + 1;
+        let body = code[start..].trim_start();
+        let start = code.len() - body.len();
+        let end = match body.strip_prefix('{') {
+            Some(_) => group_end(code, start + 1, false),
+            None => group_end(code, start, true),
+        };
+        found.push((param.to_owned(), start, end));
+    }
+    // Functions of one parameter typed `..Error`: `fn queue_error(e: StoreError) -> ..`.
+    for (at, _) in code.match_indices("fn ") {
+        if code[..at].chars().last().is_some_and(is_ident) {
+            continue;
+        }
+        let Some(open) = code[at..].find('(').map(|i| at + i) else {
+            continue;
+        };
+        let close = group_end(code, open + 1, false);
+        let params = &code[open + 1..close];
+        let Some((param, ty)) = params.split_once(':') else {
+            continue;
+        };
+        let param = param.trim().trim_start_matches("mut ").trim();
+        if params.contains(',') || !param.chars().all(is_ident) || !typed_error(ty) {
+            continue;
+        }
+        // A declaration without a body (`fn f(e: E);`) has none to read.
+        let Some(body) = code[close..].find(['{', ';']).map(|i| close + i) else {
+            continue;
+        };
+        if code[body..].starts_with(';') {
+            continue;
+        }
+        let body = body + 1;
+        found.push((param.to_owned(), body, group_end(code, body, false)));
+    }
+    found
+}
+
+/// `(offset, constructor)` of every `Type(param.to_string())` and `Type(format!(..param..))`
+/// of `body`.
+fn wrapped_in(body: &str, param: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (open, _) in body.match_indices('(') {
+        let path_start = body[..open]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| is_ident(c) || c == ':')
+            .last()
+            .map_or(open, |(i, _)| i);
+        let constructor = &body[path_start..open];
+        let last = constructor.rsplit("::").next().unwrap_or("");
+        if !last.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let arg = body[open + 1..].trim_start();
+        let converted = match arg.strip_prefix(param) {
+            Some(rest) if !rest.starts_with(is_ident) => {
+                rest.trim_start().starts_with(".to_string()")
+            }
+            _ => match arg.strip_prefix("format!(") {
+                Some(args) => names(&args[..group_end(args, 0, false)], param),
+                None => false,
+            },
+        };
+        if converted {
+            found.push((path_start, constructor.to_owned()));
+        }
+    }
+    found
+}
+
+/// Whether `format!` arguments name `param`: `{param}` or `{param:..}` in the literal, or
+/// `param` as an argument.
+fn names(args: &str, param: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut outside = String::new();
+    let mut inside = String::new();
+    for c in args.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            inside.push(c);
+        } else {
+            in_string = c == '"';
+            outside.push(if in_string { ' ' } else { c });
+        }
+    }
+    let in_literal =
+        inside.contains(&format!("{{{param}}}")) || inside.contains(&format!("{{{param}:"));
+    let as_argument = outside
+        .split(|c: char| !is_ident(c))
+        .any(|word| word == param);
+    in_literal || as_argument
+}
+
+#[test]
+fn errors_keep_their_causes() {
+    let allowed: BTreeMap<&str, &str> = STRING_ERRORS.iter().copied().collect();
+    let mut wrapped = Vec::new();
+    for s in sources(&runtime_src()) {
+        wrapped.extend(string_wrapped(&s.file, &s.text));
+    }
+    let (excepted, against): (Vec<_>, Vec<_>) = wrapped
+        .into_iter()
+        .partition(|w| allowed.contains_key(w.constructor.as_str()));
+    let listed: Vec<String> = against
+        .iter()
+        .map(|w| format!("{}: {}(..e..)", w.at, w.constructor))
+        .collect();
+    assert!(
+        listed.is_empty(),
+        "errors built from another error's text: make the cause a variant's source \
+         (#[source] or #[from]), or add the type to STRING_ERRORS with why:\n{}",
+        listed.join("\n")
+    );
+    let used: BTreeSet<&str> = excepted.iter().map(|w| w.constructor.as_str()).collect();
+    let unused: Vec<&str> = allowed
+        .keys()
+        .copied()
+        .filter(|c| !used.contains(c))
+        .collect();
+    assert_eq!(
+        unused,
+        Vec::<&str>::new(),
+        "STRING_ERRORS lists constructors no longer built from an error's text: remove them"
+    );
+}
+
+#[test]
+fn an_error_built_from_an_error_text_is_found() {
+    let fixture = r#"
+fn a() -> Result<(), QueueError> {
+    let x = y().map_err(|e| QueueError(e.to_string()))?;
+    let x = y().map_err(|why| {
+        InvocationError::Redis(format!(
+            "redis: {why}"
+        ))
+    })?;
+    let x = y().map_err(|e| Wrapper::Io(format!("cannot read {}: {}", path, e)))?;
+    let setup = |e: RedisError| RedisSetupError::Setup(format!("{e:#}"));
+}
+
+fn queue_error(e: crate::store::StoreError) -> QueueError {
+    QueueError(e.to_string())
+}
+
+fn fine() -> Result<(), QueueError> {
+    // A comment: map_err(|e| QueueError(e.to_string()))
+    let x = y().map_err(|source| QueueError::Store { source })?;
+    let x = y().map_err(QueueError::Store)?;
+    let x = y().map_err(|e| e.to_string())?;
+    let x = y().map_err(|e| Refused::Name(name.to_string()))?;
+    let x = y().map_err(|e| Refused::Name(format!("`{name}` is not a name: {elsewhere}")))?;
+    let x = y().map_err(|_| Refused::Mac(path.to_owned()))?;
+    let x = y().map(|name| Label(name.to_string()));
+}
+"#;
+    let found = string_wrapped("fixture.rs", fixture);
+    let pairs: Vec<(&str, &str)> = found
+        .iter()
+        .map(|w| (w.at.as_str(), w.constructor.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("fixture.rs:3", "QueueError"),
+            ("fixture.rs:5", "InvocationError::Redis"),
+            ("fixture.rs:9", "Wrapper::Io"),
+            ("fixture.rs:10", "RedisSetupError::Setup"),
+            ("fixture.rs:14", "QueueError"),
         ]
     );
 }

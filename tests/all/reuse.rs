@@ -145,7 +145,12 @@ async fn an_instance_idle_past_the_limit_is_dropped_even_if_its_listener_gets_no
     let busy = listener(&engine, &bytes, spec(100), Capabilities::record_only()).await;
     // `quiet` takes the budget's one idle instance, then gets no more events.
     assert_eq!(outcomes(&quiet, 1).await, vec![Outcome::Ok]);
-    tokio::time::sleep(limit * 2).await;
+    assert_eq!(engine.instances_idle(), 1);
+    // No call comes: only the sweeper can drop `quiet`'s idle instance.
+    helpers::until("the sweeper drops the idle instance", || {
+        engine.instances_idle() == 0
+    })
+    .await;
     // The sweeper gave its slot back: `busy` keeps its instance (its second call reuses it).
     assert_eq!(outcomes(&busy, 2).await, vec![Outcome::Ok, refused()]);
 }

@@ -32,7 +32,7 @@ impl EmbeddedDelivery {
             .store
             .delivery_release_all()
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         if released > 0 {
             tracing::info!(
                 entries = released,
@@ -51,7 +51,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .store
             .delivery_append(input, event, source_name(source), now_ms())
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         Ok(id.to_string())
     }
 
@@ -70,7 +70,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .store
             .delivery_take(input.as_str(), max, now, stale)
             .await;
-        let entries = taken.map_err(queue_error)?.into_iter().map(|e| {
+        let entries = taken.map_err(QueueError::Store)?.into_iter().map(|e| {
             let source = source_from_name(&e.source);
             RawEntry {
                 input,
@@ -99,7 +99,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .delivery_take_due(listener, now, until, max)
             .await;
         records
-            .map_err(queue_error)?
+            .map_err(QueueError::Store)?
             .iter()
             .map(|r| from_json(r))
             .collect()
@@ -135,7 +135,10 @@ impl DeliveryQueue for EmbeddedDelivery {
                 s.ack.push(id);
             }
         }
-        self.store.delivery_settle(s).await.map_err(queue_error)
+        self.store
+            .delivery_settle(s)
+            .await
+            .map_err(QueueError::Store)
     }
 
     async fn dead_letters(
@@ -147,7 +150,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .store
             .delivery_dead(listener, None, max)
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         let letters: Vec<DeadLetter> = records
             .iter()
             .map(|r| from_json(r))
@@ -166,7 +169,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .store
             .delivery_dead(listener, id, usize::MAX)
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         let mut rows = Vec::with_capacity(records.len());
         for record in &records {
             let letter: DeadLetter = from_json(record)?;
@@ -181,14 +184,14 @@ impl DeliveryQueue for EmbeddedDelivery {
         self.store
             .delivery_put_pending(rows)
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         self.purge_dead(listener, id).await?;
         Ok(count)
     }
 
     async fn purge_dead(&self, listener: &str, id: Option<&str>) -> Result<usize, QueueError> {
         let purged = self.store.delivery_purge_dead(listener, id).await;
-        purged.map_err(queue_error)
+        purged.map_err(QueueError::Store)
     }
 
     async fn rejected(
@@ -200,7 +203,7 @@ impl DeliveryQueue for EmbeddedDelivery {
             .store
             .delivery_rejected(input.as_str(), max)
             .await
-            .map_err(queue_error)?;
+            .map_err(QueueError::Store)?;
         let rejected: Vec<Rejected> = records
             .iter()
             .map(|r| from_json(r))
@@ -211,13 +214,13 @@ impl DeliveryQueue for EmbeddedDelivery {
 
     async fn purge_rejected(&self, input: Input) -> Result<usize, QueueError> {
         let purged = self.store.delivery_purge_rejected(input.as_str()).await;
-        purged.map_err(queue_error)
+        purged.map_err(QueueError::Store)
     }
 
     async fn pending(&self, listener: &str, max: usize) -> Result<Vec<Pending>, QueueError> {
         let records = self.store.delivery_pending(listener, max).await;
         records
-            .map_err(queue_error)?
+            .map_err(QueueError::Store)?
             .iter()
             .map(|r| from_json(r))
             .collect()
@@ -225,7 +228,7 @@ impl DeliveryQueue for EmbeddedDelivery {
 
     async fn depth(&self, input: Input) -> Result<u64, QueueError> {
         let depth = self.store.delivery_depth(input.as_str()).await;
-        depth.map_err(queue_error)
+        depth.map_err(QueueError::Store)
     }
 }
 
@@ -235,16 +238,17 @@ fn pending_row(p: &Pending) -> Result<crate::store::PendingRow, QueueError> {
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, QueueError> {
-    serde_json::to_string(value).map_err(|e| QueueError(format!("cannot write a record: {e}")))
+    serde_json::to_string(value).map_err(|source| QueueError::Encode {
+        what: "a record",
+        source,
+    })
 }
 
 fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, QueueError> {
-    serde_json::from_str(text)
-        .map_err(|e| QueueError(format!("unreadable record in the store: {e}")))
-}
-
-fn queue_error(e: crate::store::StoreError) -> QueueError {
-    QueueError(e.to_string())
+    serde_json::from_str(text).map_err(|source| QueueError::Decode {
+        store: "the store",
+        source,
+    })
 }
 
 /// Now, from the clock the worker reads, in the store's integer type.

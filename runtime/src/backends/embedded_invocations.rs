@@ -10,7 +10,7 @@ impl InvocationStore for EmbeddedDelivery {
     async fn append(&self, records: &[Invocation]) -> Result<(), InvocationError> {
         let mut rows = Vec::with_capacity(records.len());
         for r in records {
-            let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
+            let json = serde_json::to_string(r).map_err(InvocationError::Encode)?;
             let at = i64::try_from(r.at_ms).unwrap_or(i64::MAX);
             rows.push((
                 at,
@@ -21,7 +21,7 @@ impl InvocationStore for EmbeddedDelivery {
             ));
         }
         let appended = self.store.invocations_append(rows).await;
-        appended.map_err(|e| InvocationError(e.to_string()))
+        appended.map_err(InvocationError::Store)
     }
 
     async fn query(
@@ -39,10 +39,14 @@ impl InvocationStore for EmbeddedDelivery {
             limit: i64::try_from(query.capped_limit()).unwrap_or(i64::MAX),
         };
         let records = self.store.invocations_query(filter).await;
-        let records = records.map_err(|e| InvocationError(e.to_string()))?;
+        let records = records.map_err(InvocationError::Store)?;
+        let decode = |source: serde_json::Error| InvocationError::Decode {
+            store: "the store",
+            source,
+        };
         records
             .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| InvocationError(e.to_string())))
+            .map(|r| serde_json::from_str(r).map_err(decode))
             .collect()
     }
 
@@ -58,6 +62,6 @@ impl InvocationStore for EmbeddedDelivery {
             .store
             .invocations_prune(before, max, listeners.to_vec())
             .await;
-        pruned.map_err(|e| InvocationError(e.to_string()))
+        pruned.map_err(InvocationError::Store)
     }
 }

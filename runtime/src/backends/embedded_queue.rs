@@ -21,6 +21,6 @@ impl EmbeddedQueue {
 impl QueueBackend for EmbeddedQueue {
     async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
         let pushed = self.store.push(queue, payload).await;
-        pushed.map_err(|e| QueueBackendError(e.to_string()))
+        pushed.map_err(QueueBackendError::Store)
     }
 }

@@ -60,9 +60,9 @@ impl Default for RedisOptions {
 /// Why the Redis backend could not be set up (never because Redis is down).
 #[derive(Debug, thiserror::Error)]
 pub enum RedisSetupError {
-    /// `[queue] redis_url` does not parse (the message never repeats the URL).
+    /// `[queue] redis_url` does not parse (redis's text never repeats the URL).
     #[error("[queue] redis_url is not a Redis URL (redis://[user:password@]host:port/db): {0}")]
-    InvalidUrl(String),
+    InvalidUrl(#[source] RedisError),
     /// Called outside a tokio runtime, which the connection's tasks need.
     #[error("the Redis queue backend for {addr} must be created inside a tokio runtime")]
     NoRuntime {
@@ -70,12 +70,12 @@ pub enum RedisSetupError {
         addr: String,
     },
     /// redis refused the connection settings.
-    #[error("cannot set up the Redis connection to {addr}: {message}")]
+    #[error("cannot set up the Redis connection to {addr}: {source}")]
     Setup {
         /// `host:port`.
         addr: String,
         /// What redis said.
-        message: String,
+        source: RedisError,
     },
 }
 
@@ -146,12 +146,17 @@ impl RedisQueue {
         }
     }
 
-    /// The failure as the guest sees it: what went wrong, never where (the server's
-    /// address is the host's business: it goes to the runtime's log).
-    fn unavailable(&self, why: &str, detail: impl std::fmt::Display) -> QueueBackendError {
+    /// Logs a failed push with the server's address and redis's own text, which the guest
+    /// never sees: it is told what went wrong, never where.
+    fn unavailable(&self, failed: QueueBackendError) -> QueueBackendError {
         let addr = &self.addr;
-        tracing::warn!(%addr, error = %detail, "Redis push failed");
-        QueueBackendError(format!("redis: {why}"))
+        match &failed {
+            QueueBackendError::Redis { source, .. } => {
+                tracing::warn!(%addr, error = %source, "Redis push failed");
+            }
+            other => tracing::warn!(%addr, error = %other, "Redis push failed"),
+        }
+        failed
     }
 }
 
@@ -193,9 +198,9 @@ impl RedisTarget {
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.response_timeout)
                 .build();
-            let setup = |e: RedisError| RedisSetupError::Setup {
+            let setup = |source| RedisSetupError::Setup {
                 addr: addr.clone(),
-                message: e.to_string(),
+                source,
             };
             TargetKind::Cluster(built.map_err(setup)?)
         } else {
@@ -287,10 +292,12 @@ impl ConnectionLike for Conn {
 /// command is one small write, which Nagle's algorithm would hold back while an earlier
 /// reply's ACK is delayed.
 fn client(url: &Secret) -> Result<Client, RedisSetupError> {
-    let invalid = |e: RedisError| RedisSetupError::InvalidUrl(e.to_string());
-    let info = url.expose().into_connection_info().map_err(invalid)?;
+    let info = url
+        .expose()
+        .into_connection_info()
+        .map_err(RedisSetupError::InvalidUrl)?;
     let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
-    Client::open(info).map_err(invalid)
+    Client::open(info).map_err(RedisSetupError::InvalidUrl)
 }
 
 fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
@@ -308,10 +315,13 @@ impl QueueBackend for RedisQueue {
         let io = self.lpush_reconnecting(queue, payload);
         let Ok(pushed) = tokio::time::timeout(self.push_timeout, io).await else {
             let ms = self.push_timeout.as_millis();
-            let why = format!("no answer within {ms} ms");
-            return Err(self.unavailable(&why, &why));
+            return Err(self.unavailable(QueueBackendError::RedisTimeout { ms }));
         };
-        pushed.map_err(|e| self.unavailable(&guest_visible(&e), &e))
+        pushed.map_err(|source| {
+            let reason = guest_visible(&source);
+            let source = Box::new(source);
+            self.unavailable(QueueBackendError::Redis { reason, source })
+        })
     }
 }
 

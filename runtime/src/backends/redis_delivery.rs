@@ -192,9 +192,9 @@ impl RedisDelivery {
     pub(super) async fn query<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
-    ) -> Result<T, QueueError> {
-        let mut conn = self.conn.get().await.map_err(queue_error)?;
-        cmd.query_async(&mut conn).await.map_err(queue_error)
+    ) -> Result<T, RedisError> {
+        let mut conn = self.conn.get().await?;
+        cmd.query_async(&mut conn).await
     }
 
     pub(super) async fn run_pipe<T: redis::FromRedisValue>(
@@ -214,8 +214,8 @@ impl RedisDelivery {
             .arg("0")
             .arg("MKSTREAM");
         match self.query::<()>(&cmd).await {
-            Err(e) if e.0.contains("BUSYGROUP") => Ok(()),
-            done => done,
+            Err(e) if says(&e, "BUSYGROUP") => Ok(()),
+            done => done.map_err(redis_failed("creating the consumer group")),
         }
     }
 
@@ -250,10 +250,10 @@ impl RedisDelivery {
                 let (reply,) = self
                     .run_pipe::<(Option<StreamReadReply>,)>(&pipe)
                     .await
-                    .map_err(queue_error)?;
+                    .map_err(redis_failed(TAKING))?;
                 Ok(reply.unwrap_or_default())
             }
-            Err(e) => Err(queue_error(e)),
+            Err(e) => Err(redis_failed(TAKING)(e)),
         }
     }
 
@@ -288,8 +288,8 @@ impl RedisDelivery {
             .arg("COUNT")
             .arg(max);
         let reply: StreamAutoClaimReply = match self.query(&cmd).await {
-            Err(e) if e.0.contains("NOGROUP") => return Ok(Vec::new()),
-            reply => reply?,
+            Err(e) if says(&e, "NOGROUP") => return Ok(Vec::new()),
+            reply => reply.map_err(redis_failed("reclaiming entries a worker left"))?,
         };
         let mut seen = self
             .reclaimed
@@ -355,12 +355,27 @@ fn raw_entry(input: Input, entry: &redis::streams::StreamId) -> RawEntry {
     raw
 }
 
-fn queue_error(e: RedisError) -> QueueError {
-    // Redis's own replies name no address; connection errors may: say the kind only.
-    if let Some(code) = e.code() {
-        return QueueError(format!("redis: {code} {}", e.detail().unwrap_or_default()));
+// What the queue was doing, in the errors of operations that fail at several places.
+/// [`DeliveryQueue::take`].
+const TAKING: &str = "taking entries";
+/// [`DeliveryQueue::dead_letters`].
+const READING_DEAD: &str = "reading dead letters";
+/// [`DeliveryQueue::replay`].
+const REPLAYING: &str = "replaying dead letters";
+/// [`DeliveryQueue::pending`].
+const PENDING: &str = "reading pending deliveries";
+
+/// A Redis failure while the queue was doing `op`.
+fn redis_failed(op: &'static str) -> impl FnOnce(RedisError) -> QueueError {
+    move |source| QueueError::Redis {
+        op,
+        source: Box::new(source),
     }
-    QueueError(format!("redis: {e}"))
+}
+
+/// Whether Redis answered with the error `code` (`NOGROUP`, `BUSYGROUP`).
+fn says(e: &RedisError, code: &str) -> bool {
+    e.code() == Some(code) || e.to_string().contains(code)
 }
 
 fn hostname() -> String {
@@ -372,14 +387,16 @@ fn hostname() -> String {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, QueueError> {
-    serde_json::to_string(value).map_err(|e| QueueError(format!("encoding a record: {e}")))
+    serde_json::to_string(value).map_err(|source| QueueError::Encode {
+        what: "a record",
+        source,
+    })
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, QueueError> {
-    serde_json::from_slice(text).map_err(|e| {
-        QueueError(format!(
-            "a record in Redis does not read as version {FORMAT_VERSION}: {e}"
-        ))
+    serde_json::from_slice(text).map_err(|source| QueueError::Decode {
+        store: "Redis",
+        source,
     })
 }
 
@@ -395,7 +412,8 @@ impl DeliveryQueue for RedisDelivery {
             .arg(event)
             .arg("source")
             .arg(source_name(source));
-        self.query(&cmd).await
+        let appended = self.query(&cmd).await;
+        appended.map_err(redis_failed("appending an event"))
     }
 
     async fn take(
@@ -435,7 +453,10 @@ impl DeliveryQueue for RedisDelivery {
             .arg(now_ms)
             .arg(lease_end)
             .arg(max);
-        let found: Vec<Vec<u8>> = self.query(&cmd).await?;
+        let found: Vec<Vec<u8>> = self
+            .query(&cmd)
+            .await
+            .map_err(redis_failed("taking due deliveries"))?;
         found.iter().map(|json| from_json(json)).collect()
     }
 
@@ -486,7 +507,8 @@ impl DeliveryQueue for RedisDelivery {
                 .arg(max_dead);
         }
         let writes = per_listener.iter().map(|(listener, pipe)| async move {
-            let dropped: Vec<Value> = self.run_pipe(pipe).await.map_err(queue_error)?;
+            let written = self.run_pipe(pipe).await;
+            let dropped: Vec<Value> = written.map_err(redis_failed("settling a batch"))?;
             let dropped: i64 = dropped
                 .iter()
                 .filter_map(|v| redis::from_redis_value::<i64>(v.clone()).ok())
@@ -534,7 +556,8 @@ impl DeliveryQueue for RedisDelivery {
                     pipe.cmd("XACK").arg(stream).arg(GROUP).arg(&ids).ignore();
                     pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
                 }
-                self.run_pipe::<()>(&pipe).await.map_err(queue_error)
+                let acked = self.run_pipe::<()>(&pipe).await;
+                acked.map_err(redis_failed("acknowledging a batch"))
             });
         for result in futures::future::join_all(acks).await {
             result?;
@@ -552,14 +575,17 @@ impl DeliveryQueue for RedisDelivery {
         let last = isize::try_from(max).unwrap_or(isize::MAX).saturating_sub(1);
         pipe.cmd("ZREVRANGE").arg(&keys.dead_order).arg(0).arg(last);
         pipe.cmd("GET").arg(&keys.dead_dropped);
-        let (ids, dropped): (Vec<String>, Option<u64>) =
-            self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let (ids, dropped): (Vec<String>, Option<u64>) = self
+            .run_pipe(&pipe)
+            .await
+            .map_err(redis_failed(READING_DEAD))?;
         let letters = if ids.is_empty() {
             Vec::new()
         } else {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(&keys.dead).arg(&ids);
-            let found: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
+            let found: Vec<Option<Vec<u8>>> =
+                self.query(&cmd).await.map_err(redis_failed(READING_DEAD))?;
             found
                 .iter()
                 .flatten()
@@ -584,7 +610,8 @@ impl DeliveryQueue for RedisDelivery {
             Some(id) => {
                 let mut cmd = redis::cmd("HGET");
                 cmd.arg(&keys.dead).arg(id);
-                let found: Option<Vec<u8>> = self.query(&cmd).await?;
+                let found: Option<Vec<u8>> =
+                    self.query(&cmd).await.map_err(redis_failed(REPLAYING))?;
                 found
                     .map(|json| from_json(&json))
                     .transpose()?
@@ -594,7 +621,8 @@ impl DeliveryQueue for RedisDelivery {
             None => {
                 let mut cmd = redis::cmd("HVALS");
                 cmd.arg(&keys.dead);
-                let found: Vec<Vec<u8>> = self.query(&cmd).await?;
+                let found: Vec<Vec<u8>> =
+                    self.query(&cmd).await.map_err(redis_failed(REPLAYING))?;
                 found
                     .iter()
                     .map(|json| from_json(json))
@@ -626,7 +654,8 @@ impl DeliveryQueue for RedisDelivery {
                 .arg(&pending.id)
                 .ignore();
         }
-        self.run_pipe::<()>(&pipe).await.map_err(queue_error)?;
+        let written = self.run_pipe::<()>(&pipe).await;
+        written.map_err(redis_failed(REPLAYING))?;
         tracing::info!(listener, replayed = letters.len(), "dead letters replayed");
         Ok(letters.len())
     }
@@ -648,7 +677,8 @@ impl DeliveryQueue for RedisDelivery {
                     .ignore();
             }
         }
-        let (count,): (usize,) = self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let purged = self.run_pipe(&pipe).await;
+        let (count,): (usize,) = purged.map_err(redis_failed("purging dead letters"))?;
         Ok(count)
     }
 
@@ -662,8 +692,10 @@ impl DeliveryQueue for RedisDelivery {
         let mut pipe = redis::pipe();
         pipe.cmd("LRANGE").arg(&keys.rejected).arg(0).arg(last);
         pipe.cmd("GET").arg(&keys.rejected_dropped);
-        let (found, dropped): (Vec<Vec<u8>>, Option<u64>) =
-            self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let (found, dropped): (Vec<Vec<u8>>, Option<u64>) = self
+            .run_pipe(&pipe)
+            .await
+            .map_err(redis_failed("reading rejected entries"))?;
         let rejected: Vec<Rejected> = found
             .iter()
             .map(|json| from_json(json))
@@ -681,7 +713,8 @@ impl DeliveryQueue for RedisDelivery {
         pipe.atomic();
         pipe.cmd("LLEN").arg(&keys.rejected);
         pipe.cmd("DEL").arg(&keys.rejected).ignore();
-        let (count,): (usize,) = self.run_pipe(&pipe).await.map_err(queue_error)?;
+        let purged = self.run_pipe(&pipe).await;
+        let (count,): (usize,) = purged.map_err(redis_failed("purging rejected entries"))?;
         Ok(count)
     }
 
@@ -690,13 +723,13 @@ impl DeliveryQueue for RedisDelivery {
         let last = isize::try_from(max).unwrap_or(isize::MAX).saturating_sub(1);
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(&keys.pending).arg(0).arg(last);
-        let ids: Vec<String> = self.query(&cmd).await?;
+        let ids: Vec<String> = self.query(&cmd).await.map_err(redis_failed(PENDING))?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(&keys.deliveries).arg(&ids);
-        let found: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
+        let found: Vec<Option<Vec<u8>>> = self.query(&cmd).await.map_err(redis_failed(PENDING))?;
         found.iter().flatten().map(|json| from_json(json)).collect()
     }
 
@@ -712,7 +745,7 @@ impl DeliveryQueue for RedisDelivery {
         let lengths: Vec<u64> = self
             .run_pipe(&pipe)
             .await
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(redis_failed("reading the depth"))?;
         Ok(lengths.iter().sum())
     }
 }

@@ -21,12 +21,12 @@ impl InvocationStore for RedisDelivery {
             let key = ListenerKeys::of(listener).invocations;
             let mut pipe = redis::pipe();
             for r in records {
-                let json = serde_json::to_string(r).map_err(|e| InvocationError(e.to_string()))?;
+                let json = serde_json::to_string(r).map_err(InvocationError::Encode)?;
                 pipe.cmd("ZADD").arg(&key).arg(r.at_ms).arg(json).ignore();
             }
             self.run_pipe::<()>(&pipe)
                 .await
-                .map_err(|e| InvocationError(e.to_string()))?;
+                .map_err(redis_failed("appending records"))?;
         }
         Ok(())
     }
@@ -55,10 +55,13 @@ impl InvocationStore for RedisDelivery {
             let records: Vec<Vec<u8>> = self
                 .query(&cmd)
                 .await
-                .map_err(|e| InvocationError(e.to_string()))?;
+                .map_err(redis_failed("querying records"))?;
             for json in records {
                 let record: Invocation =
-                    serde_json::from_slice(&json).map_err(|e| InvocationError(e.to_string()))?;
+                    serde_json::from_slice(&json).map_err(|source| InvocationError::Decode {
+                        store: "Redis",
+                        source,
+                    })?;
                 if query.matches(&record) {
                     found.push(record);
                 }
@@ -88,9 +91,17 @@ impl InvocationStore for RedisDelivery {
             let (old, over): (usize, usize) = self
                 .run_pipe(&pipe)
                 .await
-                .map_err(|e| InvocationError(e.to_string()))?;
+                .map_err(redis_failed("pruning records"))?;
             pruned += old + over;
         }
         Ok(pruned)
+    }
+}
+
+/// A Redis failure while the log was doing `op`.
+fn redis_failed(op: &'static str) -> impl FnOnce(redis::RedisError) -> InvocationError {
+    move |source| InvocationError::Redis {
+        op,
+        source: Box::new(source),
     }
 }

@@ -66,7 +66,10 @@ impl Enqueuer {
         let deliveries = wanted.count();
         if deliveries > 0 {
             let json = event.to_kinto_value(incoming.phase);
-            let bytes = serde_json::to_vec(&json).map_err(|e| QueueError(e.to_string()))?;
+            let bytes = serde_json::to_vec(&json).map_err(|source| QueueError::Encode {
+                what: "the event",
+                source,
+            })?;
             self.queue.enqueue(&bytes, source).await?;
         }
         Ok(deliveries)

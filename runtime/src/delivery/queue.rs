@@ -1,15 +1,48 @@
 //! [`DeliveryQueue`]: the durable store the worker takes entries from and records outcomes
-//! in. Redis implements it (`backends::redis_delivery`); the embedded store will too.
+//! in. Redis (`backends::redis_delivery`) and the embedded store
+//! (`backends::embedded_delivery`) implement it.
 
-use super::records::{DeadLetter, Pending, RawEntry, Rejected};
+use super::records::{DeadLetter, Pending, RawEntry, Rejected, FORMAT_VERSION};
 use crate::event::{Input, Source};
+use crate::store::StoreError;
 use std::time::Duration;
 
-/// Why the durable queue could not do what was asked (Redis down, an unexpected reply).
-/// The worker logs it, waits and tries again: nothing it took is acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("delivery queue: {0}")]
-pub struct QueueError(pub String);
+/// Why the durable queue could not do what was asked (Redis down, an unexpected reply, a
+/// record that does not read). The worker logs it, waits and tries again: nothing it took
+/// is acknowledged. No variant's text holds a Redis URL (nor its password).
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis failed, or could not be reached, while the queue was doing `op`.
+    #[error("delivery queue: redis: {op}: {source}")]
+    Redis {
+        /// What the queue was doing (`taking entries`, `settling a batch`, ...).
+        op: &'static str,
+        /// What the Redis client said (kept opaque here: `redis` stays in `backends`).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The embedded store failed (its text names the file).
+    #[error("delivery queue: {0}")]
+    Store(#[from] StoreError),
+    /// What the queue was to write does not encode as JSON.
+    #[error("delivery queue: cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded (`a record`, `the event`).
+        what: &'static str,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+    /// A record read back does not decode as this worker's [`FORMAT_VERSION`].
+    #[error(
+        "delivery queue: unreadable record in {store}: it does not read as version {version}: {source}",
+        version = FORMAT_VERSION
+    )]
+    Decode {
+        /// Where the record was (`Redis`, `the store`).
+        store: &'static str,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+}
 
 /// What one batch's outcomes change, applied by [`DeliveryQueue::settle`] in this order:
 /// every record first, then the acknowledgements, so nothing is acknowledged whose

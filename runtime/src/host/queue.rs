@@ -22,10 +22,42 @@ fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Erro
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
-/// Why a backend did not push.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("queue backend unavailable: {0}")]
-pub struct QueueBackendError(pub String);
+/// Why a backend did not push. The guest is told [`QueueBackendError::guest_reason`] (as
+/// `push-error::unavailable`, a transient error): what went wrong, not where.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueBackendError {
+    /// Redis did not answer within the push timeout (reconnecting included).
+    #[error("queue backend unavailable: redis: no answer within {ms} ms")]
+    RedisTimeout {
+        /// The push timeout, in ms.
+        ms: u128,
+    },
+    /// Redis failed the push.
+    #[error("queue backend unavailable: redis: {reason}")]
+    Redis {
+        /// What went wrong, naming no host (a server's error reply as Redis gave it, else
+        /// the kind of failure): what the guest is told.
+        reason: String,
+        /// What the Redis client said (it may name the server's address: for the runtime's
+        /// log only; kept opaque here: `redis` stays in `backends`).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The embedded store failed the push. The guest is told the store's text, which
+    /// names the store's file.
+    #[error("queue backend unavailable: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl QueueBackendError {
+    /// What the guest is told, without the `queue backend unavailable: ` prefix.
+    pub fn guest_reason(&self) -> String {
+        match self {
+            QueueBackendError::RedisTimeout { ms } => format!("redis: no answer within {ms} ms"),
+            QueueBackendError::Redis { reason, .. } => format!("redis: {reason}"),
+            QueueBackendError::Store(e) => e.to_string(),
+        }
+    }
+}
 
 /// Pushes payloads that passed the policy (`LPUSH`, as kinto-redis does).
 #[async_trait::async_trait]
@@ -148,7 +180,7 @@ impl Host for QueueCtx {
                 });
                 Ok(())
             }
-            Err(QueueBackendError(why)) => Err(PushError::Unavailable(why)),
+            Err(failed) => Err(PushError::Unavailable(failed.guest_reason())),
         })
     }
 }

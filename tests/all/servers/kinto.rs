@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Free ports tried before giving up.
+const PORT_ATTEMPTS: usize = 5;
+
 /// How long a fresh Kinto may take to answer its heartbeat.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -35,26 +38,35 @@ impl Kinto {
     /// Migrates `postgres`'s database and starts Kinto with `app_lines` added to its
     /// `[app:main]` (plugins, listeners, the plugin's settings).
     pub fn start(postgres: &Postgres, app_lines: &str) -> Kinto {
-        let dir = tempfile::tempdir().expect("a temporary folder for Kinto");
-        let port = free_port();
-        let ini = dir.path().join("kinto.ini");
-        std::fs::write(&ini, ini_text(port, &postgres.url(), app_lines)).unwrap();
-        let migrate = kinto("migrate", &ini).status();
-        let migrate = migrate.unwrap_or_else(|e| panic!("{}", missing(&e.to_string())));
-        assert!(
-            migrate.success(),
-            "kinto migrate failed: {migrate} (TEST_LOG=1 shows why)"
-        );
-        // Kinto's log goes to a file a test can read ([`Kinto::log`]).
-        let log = std::fs::File::create(dir.path().join("kinto.log")).unwrap();
-        let child = kinto("start", &ini).stderr(log).spawn().unwrap();
-        let mut server = Kinto {
-            address: ([127, 0, 0, 1], port).into(),
-            child,
-            _dir: dir,
-        };
-        server.wait_ready();
-        server
+        let mut last = String::new();
+        // A port free a moment ago may be taken before Kinto binds it: then another one.
+        for attempt in 0..PORT_ATTEMPTS {
+            let dir = tempfile::tempdir().expect("a temporary folder for Kinto");
+            let port = free_port();
+            let ini = dir.path().join("kinto.ini");
+            std::fs::write(&ini, ini_text(port, &postgres.url(), app_lines)).unwrap();
+            if attempt == 0 {
+                let migrate = kinto("migrate", &ini).status();
+                let migrate = migrate.unwrap_or_else(|e| panic!("{}", missing(&e.to_string())));
+                assert!(
+                    migrate.success(),
+                    "kinto migrate failed: {migrate} (TEST_LOG=1 shows why)"
+                );
+            }
+            // Kinto's log goes to a file a test can read ([`Kinto::log`]).
+            let log = std::fs::File::create(dir.path().join("kinto.log")).unwrap();
+            let child = kinto("start", &ini).stderr(log).spawn().unwrap();
+            let mut server = Kinto {
+                address: ([127, 0, 0, 1], port).into(),
+                child,
+                _dir: dir,
+            };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(why) => last = why,
+            }
+        }
+        panic!("Kinto did not start on {PORT_ATTEMPTS} free ports: {last}");
     }
 
     /// A request as alice (Basic Auth), JSON in and out: (status, body, or `Null`).
@@ -75,17 +87,19 @@ impl Kinto {
         std::fs::read_to_string(self._dir.path().join("kinto.log")).unwrap_or_default()
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for Kinto's heartbeat; an error if Kinto exited first (as when its port was
+    /// taken), with its log.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("Kinto exited at start: {status}:\n{}", self.log());
+                return Err(format!("Kinto exited at start: {status}:\n{}", self.log()));
             }
             if let Ok(stream) = std::net::TcpStream::connect(self.address) {
                 drop(stream);
                 let (status, _) = exchange(self.address, "GET", "/v1/__heartbeat__", &[], &[]);
                 if status == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(100));

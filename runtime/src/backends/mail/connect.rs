@@ -9,6 +9,7 @@
 //! takes no TLS parameters: for implicit TLS this module runs the rustls handshake itself,
 //! trusting the same roots as lettre's STARTTLS (the web PKI's and `ca_file`'s).
 
+use super::smtp::SmtpConfigError;
 use lettre::transport::smtp::client::AsyncTokioStream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -41,25 +42,6 @@ impl std::fmt::Debug for Connector {
     }
 }
 
-/// Why implicit TLS cannot be set up.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum TlsSetupError {
-    /// `host` is not a DNS name or an IP address.
-    #[error("`{0}` is not a host name TLS can check a certificate against")]
-    ServerName(String),
-    /// `ca_file` is not PEM certificates.
-    #[error("ca_file {path} holds no PEM certificate: {message}")]
-    CaFile {
-        /// The file.
-        path: String,
-        /// What the PEM parser said.
-        message: String,
-    },
-    /// rustls refused the configuration.
-    #[error("TLS: {0}")]
-    Rustls(String),
-}
-
 impl Connector {
     /// Plain TCP (the session may then upgrade with STARTTLS).
     pub(super) fn plain(host: &str, port: u16) -> Connector {
@@ -76,9 +58,13 @@ impl Connector {
         host: &str,
         port: u16,
         ca_file: Option<&Path>,
-    ) -> Result<Connector, TlsSetupError> {
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| TlsSetupError::ServerName(host.to_owned()))?;
+    ) -> Result<Connector, SmtpConfigError> {
+        let name = ServerName::try_from(host.to_owned()).map_err(|source| {
+            SmtpConfigError::ServerName {
+                host: host.to_owned(),
+                source,
+            }
+        })?;
         let config = client_config(ca_file)?;
         let tls = (TlsConnector::from(Arc::new(config)), name);
         Ok(Connector {
@@ -102,30 +88,25 @@ impl Connector {
 }
 
 /// rustls with the provider and roots lettre uses for STARTTLS.
-fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
+fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, SmtpConfigError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
-        let shown = || path.display().to_string();
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| TlsSetupError::CaFile {
-                path: shown(),
-                message: e.to_string(),
+            .map_err(|source| SmtpConfigError::CaFilePem {
+                path: path.to_owned(),
+                source,
             })?;
         if certs.is_empty() {
-            let message = "no CERTIFICATE block".to_owned();
-            return Err(TlsSetupError::CaFile {
-                path: shown(),
-                message,
-            });
+            let path = path.to_owned();
+            return Err(SmtpConfigError::NoCertificate { path });
         }
         let (_added, _ignored) = roots.add_parsable_certificates(certs);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+        .with_safe_default_protocol_versions()?;
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
@@ -359,6 +340,12 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let e = Connector::implicit_tls("127.0.0.1", 465, Some(&empty)).unwrap_err();
-        assert!(matches!(e, TlsSetupError::CaFile { .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                SmtpConfigError::NoCertificate { .. } | SmtpConfigError::CaFilePem { .. }
+            ),
+            "{e}"
+        );
     }
 }

@@ -11,14 +11,79 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::Error as SmtpError;
+use rustls::pki_types::pem::Error as PemError;
+use rustls::pki_types::InvalidDnsNameError;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Why an `[email.smtp]` section cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("[email.smtp]: {0}")]
-pub struct SmtpConfigError(String);
+pub enum SmtpConfigError {
+    /// `timeout_ms` is 0.
+    #[error("[email.smtp]: timeout_ms must be above 0")]
+    ZeroTimeout,
+    /// `username` is set, `password` is not.
+    #[error("[email.smtp]: `username` is set without `password`")]
+    UsernameWithoutPassword,
+    /// `password` is set, `username` is not.
+    #[error("[email.smtp]: `password` is set without `username`")]
+    PasswordWithoutUsername,
+    /// `ca_file` cannot be read.
+    #[error("[email.smtp]: cannot read ca_file {}: {source}", .path.display())]
+    ReadCaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `ca_file` is not a PEM certificate (as STARTTLS reads it).
+    #[error("[email.smtp]: ca_file {} is not a PEM certificate: {source}", .path.display())]
+    CaFileNotPem {
+        /// The file.
+        path: PathBuf,
+        /// What lettre said.
+        source: SmtpError,
+    },
+    /// lettre refused the STARTTLS settings for `host`.
+    #[error("[email.smtp]: TLS for host `{host}`: {source}")]
+    Starttls {
+        /// `host`.
+        host: String,
+        /// What lettre said.
+        source: SmtpError,
+    },
+    /// `host` is not a DNS name or an IP address, which implicit TLS checks the
+    /// certificate against.
+    #[error("[email.smtp]: `{host}` is not a host name TLS can check a certificate against")]
+    ServerName {
+        /// `host`.
+        host: String,
+        /// What rustls said.
+        source: InvalidDnsNameError,
+    },
+    /// `ca_file` does not read as PEM (as implicit TLS reads it).
+    #[error("[email.smtp]: ca_file {} holds no PEM certificate: {source}", .path.display())]
+    CaFilePem {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM parser said.
+        source: PemError,
+    },
+    /// `ca_file` reads as PEM but holds no `CERTIFICATE` block.
+    #[error(
+        "[email.smtp]: ca_file {} holds no PEM certificate: no CERTIFICATE block",
+        .path.display()
+    )]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the implicit TLS configuration.
+    #[error("[email.smtp]: TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
 
 /// How the connection is secured, with the TLS settings STARTTLS needs (implicit TLS is
 /// the [`Connector`]'s).
@@ -98,7 +163,7 @@ impl SmtpBackend {
             fresh_idle: FRESH_IDLE,
         };
         if server.timeout.is_zero() {
-            return Err(SmtpConfigError("timeout_ms must be above 0".into()));
+            return Err(SmtpConfigError::ZeroTimeout);
         }
         if server.credentials.is_some() && matches!(server.security, Security::Plain) {
             let host = &server.host;
@@ -128,7 +193,10 @@ fn security(config: &SmtpConfig) -> Result<Security, SmtpConfigError> {
         }
         builder
             .build_rustls()
-            .map_err(|e| SmtpConfigError(format!("TLS for host `{}`: {e}", config.host)))
+            .map_err(|source| SmtpConfigError::Starttls {
+                host: config.host.clone(),
+                source,
+            })
     };
     Ok(match config.tls {
         SmtpTls::None => Security::Plain,
@@ -141,18 +209,20 @@ pub(super) fn connector(config: &SmtpConfig) -> Result<Connector, SmtpConfigErro
     let (host, port) = (config.host.as_str(), config.port());
     match config.tls {
         SmtpTls::None | SmtpTls::Starttls => Ok(Connector::plain(host, port)),
-        SmtpTls::Tls => Connector::implicit_tls(host, port, config.ca_file.as_deref())
-            .map_err(|e| SmtpConfigError(e.to_string())),
+        SmtpTls::Tls => Connector::implicit_tls(host, port, config.ca_file.as_deref()),
     }
 }
 
 /// The private CA of `ca_file` (PEM).
 fn ca_certificate(path: &std::path::Path) -> Result<Certificate, SmtpConfigError> {
-    let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| SmtpConfigError(format!("cannot read ca_file {shown}: {e}")))?;
-    Certificate::from_pem(&pem)
-        .map_err(|e| SmtpConfigError(format!("ca_file {shown} is not a PEM certificate: {e}")))
+    let pem = std::fs::read(path).map_err(|source| SmtpConfigError::ReadCaFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    Certificate::from_pem(&pem).map_err(|source| SmtpConfigError::CaFileNotPem {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn credentials(config: &SmtpConfig) -> Result<Option<Credentials>, SmtpConfigError> {
@@ -162,12 +232,8 @@ fn credentials(config: &SmtpConfig) -> Result<Option<Credentials>, SmtpConfigErr
             password.expose().to_owned(),
         ))),
         (None, None) => Ok(None),
-        (Some(_), None) => Err(SmtpConfigError(
-            "`username` is set without `password`".into(),
-        )),
-        (None, Some(_)) => Err(SmtpConfigError(
-            "`password` is set without `username`".into(),
-        )),
+        (Some(_), None) => Err(SmtpConfigError::UsernameWithoutPassword),
+        (None, Some(_)) => Err(SmtpConfigError::PasswordWithoutUsername),
     }
 }
 
