@@ -420,45 +420,36 @@ async fn a_push_flood_ends_at_the_byte_bound() {
     assert_eq!(recorder.pushes.lock().unwrap().len(), 10);
 }
 
+/// Under `spec`, the component `within` a bound ends `ok` and the component `over` it ends
+/// with `limit`.
+async fn bound_holds(spec: ListenerSpec, within: Vec<u8>, over: Vec<u8>, limit: HostLimit) {
+    let fine = hostile(&within, spec.clone(), Capabilities::record_only()).await;
+    assert_eq!(call(&fine).await.outcome, Outcome::Ok);
+    let greedy = hostile(&over, spec, Capabilities::record_only()).await;
+    let report = call(&greedy).await;
+    assert_eq!(report.outcome, host_limit(limit), "{report:?}");
+}
+
 #[tokio::test]
 async fn a_string_over_the_hostcall_bound_ends_the_call() {
     let spec = helpers::open_spec("huge", &[]);
-    let within = hostile(&huge_log_line(1), spec.clone(), Capabilities::record_only()).await;
-    assert_eq!(call(&within).await.outcome, Outcome::Ok);
-    let over = hostile(&huge_log_line(8), spec, Capabilities::record_only()).await;
-    let report = call(&over).await;
-    assert_eq!(report.outcome, host_limit(HostLimit::HostcallBytes));
+    let (within, over) = (huge_log_line(1), huge_log_line(8));
+    bound_holds(spec, within, over, HostLimit::HostcallBytes).await;
 }
 
 #[tokio::test]
 async fn hoarding_handles_ends_at_the_handle_bound() {
     let mut spec = helpers::open_spec("hoard", &[]);
     spec.limits.max_handles = 100;
-    let within = hostile(
-        &handle_hoarder(90),
-        spec.clone(),
-        Capabilities::record_only(),
-    )
-    .await;
-    assert_eq!(call(&within).await.outcome, Outcome::Ok);
-    let hoard = hostile(&handle_hoarder(500), spec, Capabilities::record_only()).await;
-    let report = call(&hoard).await;
-    assert_eq!(report.outcome, host_limit(HostLimit::Handles), "{report:?}");
+    let (within, over) = (handle_hoarder(90), handle_hoarder(500));
+    bound_holds(spec, within, over, HostLimit::Handles).await;
 }
 
 #[tokio::test]
 async fn asking_for_too_many_random_bytes_ends_the_call() {
     let spec = helpers::open_spec("random", &[]);
-    let fine = hostile(
-        &random_bytes(1024),
-        spec.clone(),
-        Capabilities::record_only(),
-    )
-    .await;
-    assert_eq!(call(&fine).await.outcome, Outcome::Ok);
-    let greedy = hostile(&random_bytes(2 << 20), spec, Capabilities::record_only()).await;
-    let report = call(&greedy).await;
-    assert_eq!(report.outcome, host_limit(HostLimit::RandomBytes));
+    let (within, over) = (random_bytes(1024), random_bytes(2 << 20));
+    bound_holds(spec, within, over, HostLimit::RandomBytes).await;
 }
 
 #[test]
