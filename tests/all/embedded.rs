@@ -6,11 +6,10 @@
 use crate::helpers::{self, fixture};
 use crate::http::exchange;
 use crate::servers::smtp::SmtpServer;
-use crate::servers::{free_port, quiet};
+use crate::process::Process;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasm_listeners::{Clock, Config, DeadReason, ManualClock, Service, Source};
@@ -118,55 +117,48 @@ async fn retries_dead_letters_and_replay_on_the_embedded_store() {
     assert!(queue.pending("notify", 10).await.unwrap().is_empty());
 }
 
-/// `serve` on the embedded store, its own process.
+/// `serve` on the embedded store, its own process, on port 0 (its address changes with
+/// every restart).
 struct Serve {
     address: SocketAddr,
     config: std::path::PathBuf,
-    child: Option<Child>,
+    process: Option<Process>,
 }
 
 impl Serve {
     fn start(dir: &Path, smtp_port: u16) -> Serve {
-        let port = free_port();
         let text = config_text(
             smtp_port,
             &format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
                 dir.join("data").display().to_string()
             ),
         );
         let config = dir.join("wasm-listeners.toml");
         std::fs::write(&config, text).unwrap();
         let mut serve = Serve {
-            address: ([127, 0, 0, 1], port).into(),
+            address: ([127, 0, 0, 1], 0).into(),
             config,
-            child: None,
+            process: None,
         };
         serve.restart();
         serve
     }
 
-    /// Starts `serve` (again) and waits for `/healthz`.
+    /// Starts `serve` (again) and waits for `/healthz` at the address it announces.
     fn restart(&mut self) {
-        let child = helpers::bin()
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .stdout(quiet())
-            .stderr(quiet())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        let mut command = helpers::bin();
+        command.args(["serve", "--config"]).arg(&self.config);
+        let process = Process::spawn("serve", command);
+        self.address = process.announced("serving on");
         crate::http::wait_healthz(self.address);
+        self.process = Some(process);
     }
 
     fn kill(&mut self) {
-        crate::http::kill(&mut self.child);
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
+        if let Some(process) = &mut self.process {
+            process.kill();
+        }
     }
 }
 

@@ -6,16 +6,16 @@
 //! what must already be there without waiting.
 
 use crate::helpers;
-use crate::http::{exchange, kill, metrics};
+use crate::http::{exchange, metrics};
+use crate::process::Process;
 use crate::servers::kinto::Kinto;
 use crate::servers::postgres::Postgres;
 use crate::servers::redis::RedisServer;
 use crate::servers::smtp::SmtpServer;
-use crate::servers::{free_port, quiet};
+use crate::servers::free_port;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for what must come (an email, a pushed item).
@@ -28,14 +28,15 @@ struct Runtime {
     address: SocketAddr,
     /// Where `worker --metrics` serves.
     worker_metrics: SocketAddr,
-    serve: Option<Child>,
-    worker: Option<Child>,
+    serve: Process,
+    /// Dropped (killed) after `serve`, and shown too when a test fails.
+    _worker: Option<Process>,
 }
 
 impl Runtime {
     /// Writes `listeners` under a configuration for `redis` (none: the embedded defaults)
-    /// and `smtp` into `dir`, starts `serve` (and `worker` if `with_worker`) and waits for
-    /// `/healthz`.
+    /// and `smtp` into `dir`, starts `serve` (and `worker` if `with_worker`) on port 0 and
+    /// waits for the addresses they announce.
     fn start(
         dir: &Path,
         redis: Option<&RedisServer>,
@@ -43,10 +44,9 @@ impl Runtime {
         listeners: &str,
         with_worker: bool,
     ) -> Runtime {
-        let port = free_port();
         let config = format!(
             r#"[server]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 data_dir = {data:?}
 
 [email.smtp]
@@ -67,24 +67,27 @@ retry_schedule = ["1s", "1s", "1s"]
         );
         let path = dir.join("wasm-listeners.toml");
         std::fs::write(&path, config).unwrap();
-        let metrics_port = free_port();
-        let spawn = |command: &str| {
+        let command = |name: &str| {
             let mut cmd = helpers::bin();
-            cmd.args([command, "--config"]).arg(&path);
-            if command == "worker" {
-                cmd.arg("--metrics")
-                    .arg(format!("127.0.0.1:{metrics_port}"));
-            }
-            cmd.stdout(quiet()).stderr(quiet()).spawn().unwrap()
+            cmd.args([name, "--config"]).arg(&path);
+            cmd
         };
-        let runtime = Runtime {
-            worker_metrics: ([127, 0, 0, 1], metrics_port).into(),
-            address: ([127, 0, 0, 1], port).into(),
-            serve: Some(spawn("serve")),
-            worker: with_worker.then(|| spawn("worker")),
-        };
-        crate::http::wait_healthz(runtime.address);
-        runtime
+        let serve = Process::spawn("serve", command("serve"));
+        let worker = with_worker.then(|| {
+            let mut cmd = command("worker");
+            cmd.args(["--metrics", "127.0.0.1:0"]);
+            Process::spawn("worker", cmd)
+        });
+        let address = serve.announced("serving on");
+        crate::http::wait_healthz(address);
+        Runtime {
+            address,
+            worker_metrics: worker
+                .as_ref()
+                .map_or(address, |w| w.announced("metrics on")),
+            serve,
+            _worker: worker,
+        }
     }
 
     fn url(&self) -> String {
@@ -93,14 +96,7 @@ retry_schedule = ["1s", "1s", "1s"]
 
     /// Kills `serve` (a crash, as far as Kinto can tell).
     fn stop_serve(&mut self) {
-        kill(&mut self.serve);
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        kill(&mut self.serve);
-        kill(&mut self.worker);
+        self.serve.kill();
     }
 }
 

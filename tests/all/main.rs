@@ -24,6 +24,7 @@ mod languages;
 mod layering;
 mod limits;
 mod outcomes;
+mod process;
 mod queues;
 mod reuse;
 mod roundtrip;

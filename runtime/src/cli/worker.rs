@@ -36,6 +36,8 @@ pub(super) async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let socket = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} (--metrics)"))?;
+        // The bound address: port 0 picks a free one.
+        let address = socket.local_addr()?;
         let router = api::metrics_router(Arc::new(source));
         tracing::info!(%address, "metrics on http://{address}/metrics");
         // Ends with the process: nothing to drain.
