@@ -7,6 +7,7 @@
 //! permanent failure, as Kinto stops at the first listener that raises. Events after commit
 //! are for async listeners only: an event is only ever routed to listeners of its mode.
 
+use crate::config::Mode;
 use crate::engine::{CallReport, Listener, Outcome};
 use crate::event::{Action, Delivery, Incoming, Phase, Source};
 use crate::invocations::Recorder;
@@ -116,8 +117,8 @@ impl Dispatcher {
         let routes = self.sync.iter();
         for route in routes.filter(|r| r.wants(event.action, &event.resource_name)) {
             let reports = route.listener.deliver(event, &delivery).await;
-            record_calls(&self.metrics, "sync", &reports);
-            self.recorder.record("sync", &delivery, &reports);
+            record_calls(&self.metrics, Mode::Sync, &reports);
+            self.recorder.record(Mode::Sync, &delivery, &reports);
             let listener_run = summarise(route.listener.name(), &reports, &delivery);
             let outcome = listener_run.outcome.clone();
             run.listeners.push(listener_run);
@@ -135,9 +136,9 @@ impl Dispatcher {
 }
 
 /// Counts each call of a delivery in `metrics`.
-pub(crate) fn record_calls(metrics: &Metrics, mode: &str, reports: &[CallReport]) {
+pub(crate) fn record_calls(metrics: &Metrics, mode: Mode, reports: &[CallReport]) {
     for r in reports {
-        let outcome = r.outcome.name();
+        let outcome = r.outcome.kind();
         metrics.call(&r.listener, mode, outcome, r.fuel_consumed, r.duration);
     }
 }

@@ -7,7 +7,8 @@
 //! the retention (age and count per listener) once a minute. A full queue or a failing
 //! store drops records (counted, with a log line), never a call.
 
-use crate::engine::CallReport;
+use crate::config::Mode;
+use crate::engine::{CallReport, OutcomeKind};
 use crate::event::Delivery;
 use crate::host::LogLine;
 use serde::{Deserialize, Serialize};
@@ -46,15 +47,15 @@ pub struct Invocation {
     /// The listener's name.
     pub listener: String,
     /// `sync` or `async`.
-    pub mode: String,
+    pub mode: Mode,
     /// 1 for the first attempt (always 1 for sync calls).
     pub attempt: u32,
     /// Which part of the event (1-based) out of how many.
     pub part: u32,
     /// Parts of the event.
     pub parts: u32,
-    /// The outcome's name (`ok`, `listener-error`, `trap`, ...).
-    pub outcome: String,
+    /// The outcome (`ok`, `listener-error`, `trap`, ...); its details are in `detail`.
+    pub outcome: OutcomeKind,
     /// The outcome in words.
     pub detail: String,
     /// Fuel burnt.
@@ -75,8 +76,8 @@ pub struct Invocation {
 pub struct InvocationQuery {
     /// One listener's, or all.
     pub listener: Option<String>,
-    /// One outcome's (`ok`, `listener-error`, ...), or all.
-    pub outcome: Option<String>,
+    /// One outcome's, or all.
+    pub outcome: Option<OutcomeKind>,
     /// One event's, or all.
     pub event_id: Option<String>,
     /// Ended at or after, ms since the epoch.
@@ -92,7 +93,7 @@ impl InvocationQuery {
     pub fn matches(&self, record: &Invocation) -> bool {
         let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         is(&self.listener, &record.listener)
-            && is(&self.outcome, &record.outcome)
+            && self.outcome.is_none_or(|o| o == record.outcome)
             && is(&self.event_id, &record.event_id)
             && self.since_ms.is_none_or(|s| record.at_ms >= s)
             && self.until_ms.is_none_or(|u| record.at_ms <= u)
@@ -219,7 +220,7 @@ impl Recorder {
     }
 
     /// Records each call of one delivery.
-    pub(crate) fn record(&self, mode: &str, delivery: &Delivery, reports: &[CallReport]) {
+    pub(crate) fn record(&self, mode: Mode, delivery: &Delivery, reports: &[CallReport]) {
         let Some(inner) = &self.inner else {
             return;
         };
@@ -232,11 +233,11 @@ impl Recorder {
                 at_ms,
                 event_id: delivery.event_id.clone(),
                 listener: r.listener.clone(),
-                mode: mode.to_owned(),
+                mode,
                 attempt: delivery.attempt,
                 part: r.part.index,
                 parts: r.part.count,
-                outcome: r.outcome.name().to_owned(),
+                outcome: r.outcome.kind(),
                 detail: r.outcome.to_string(),
                 fuel: r.fuel_consumed,
                 duration_us: u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
@@ -371,11 +372,11 @@ mod tests {
             at_ms: 1_000,
             event_id: "e".into(),
             listener: "l".into(),
-            mode: "sync".into(),
+            mode: Mode::Sync,
             attempt: 1,
             part: 1,
             parts: 1,
-            outcome: "ok".into(),
+            outcome: OutcomeKind::Ok,
             detail: "ok".into(),
             fuel: 1,
             duration_us: 1,
@@ -391,7 +392,7 @@ mod tests {
             q.matches(&record)
         };
         assert!(!q(|q| q.listener = Some("other".into())));
-        assert!(!q(|q| q.outcome = Some("trap".into())));
+        assert!(!q(|q| q.outcome = Some(OutcomeKind::Trap)));
         assert!(!q(|q| q.event_id = Some("f".into())));
         assert!(!q(|q| q.since_ms = Some(1_001)));
         assert!(!q(|q| q.until_ms = Some(999)));

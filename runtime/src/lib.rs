@@ -68,7 +68,7 @@ pub use backends::{
     SmtpConfigError,
 };
 pub use cli::{run, Cli};
-pub use config::{Config, ConfigError, Invalid, Secret, SmtpConfig, SmtpTls};
+pub use config::{Config, ConfigError, Invalid, Mode, Secret, SmtpConfig, SmtpTls};
 pub use delivery::{
     Clock, Counts, DeadLetter, DeadReason, DeliveryQueue, LastAttempt, ManualClock, Pending,
     QueueError, RawEntry, Rejected, RetrySchedule, Settlement, StepReport, SystemClock, Worker,
@@ -76,7 +76,8 @@ pub use delivery::{
 };
 pub use engine::{
     ArtifactCacheConfig, CallReport, Capabilities, CheckError, CompileStats, ComponentInfo, Engine,
-    EngineConfig, ErrorKind, Listener, ListenerSpec, LoadedComponent, Outcome,
+    EngineConfig, ErrorKind, Listener, ListenerSpec, LoadedComponent, Outcome, OutcomeKind,
+    UnknownOutcome,
 };
 pub use event::{
     parse_event, parse_events, parse_value, Action, Change, Delivery, Event, EventError, Incoming,

@@ -1,6 +1,7 @@
 //! [`Metrics`]: what the runtime counts, rendered as Prometheus text (OpenMetrics) for
 //! `GET /metrics` on `serve` and on `worker`. The only module that names
-//! `prometheus-client`; callers record with plain names and numbers.
+//! `prometheus-client`; callers record with plain names, numbers and the runtime's own
+//! types (a call's [`Mode`] and [`OutcomeKind`]).
 //!
 //! | metric | labels | what |
 //! |---|---|---|
@@ -15,12 +16,15 @@
 //! | `wasm_listeners_instances_idle` | | instances kept for reuse (`calls_per_instance`), at scrape time |
 //! | `wasm_listeners_component_loads_total` | `how` (`compiled`, `artifact`, `artifact-refused`) | components compiled, loaded precompiled, precompiled artifacts refused (then compiled) |
 
-use prometheus_client::encoding::EncodeLabelSet;
+use crate::config::Mode;
+use crate::engine::OutcomeKind;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Call-duration buckets: 100 µs, then ×4 up to ~26 s.
@@ -34,8 +38,25 @@ struct Via {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     listener: String,
-    mode: String,
-    outcome: String,
+    mode: Mode,
+    outcome: OutcomeKind,
+}
+
+/// A mode as a label value: `sync`, `async`.
+impl EncodeLabelValue for Mode {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(match self {
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+        })
+    }
+}
+
+/// An outcome as a label value: its name (`ok`, `listener-error`, ...).
+impl EncodeLabelValue for OutcomeKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.name())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -191,15 +212,15 @@ impl Metrics {
     pub(crate) fn call(
         &self,
         listener: &str,
-        mode: &str,
-        outcome: &str,
+        mode: Mode,
+        outcome: OutcomeKind,
         fuel: u64,
         took: Duration,
     ) {
         let labels = CallLabels {
             listener: listener.to_owned(),
-            mode: mode.to_owned(),
-            outcome: outcome.to_owned(),
+            mode,
+            outcome,
         };
         self.calls.get_or_create(&labels).inc();
         let listener = ListenerLabel {
@@ -272,8 +293,22 @@ mod tests {
     fn renders_what_was_recorded() {
         let m = Metrics::new();
         m.event_received("http");
-        m.call("notify", "sync", "ok", 1234, Duration::from_millis(2));
-        m.call("notify", "sync", "ok", 1000, Duration::from_millis(3));
+        m.call(
+            "notify",
+            Mode::Sync,
+            OutcomeKind::Ok,
+            1234,
+            Duration::from_millis(2),
+        );
+        m.call(
+            "notify",
+            Mode::Sync,
+            OutcomeKind::Ok,
+            1000,
+            Duration::from_millis(3),
+        );
+        let limit = OutcomeKind::HostLimit;
+        m.call("notify", Mode::Async, limit, 1, Duration::from_millis(1));
         m.delivery("notify", "retry");
         m.rejected("kinto-redis");
         let text = m.render(&Scrape {
@@ -287,8 +322,9 @@ mod tests {
         for line in [
             "wasm_listeners_events_received_total{via=\"http\"} 1",
             "wasm_listeners_calls_total{listener=\"notify\",mode=\"sync\",outcome=\"ok\"} 2",
-            "wasm_listeners_fuel_consumed_total{listener=\"notify\"} 2234",
-            "wasm_listeners_call_duration_seconds_count{listener=\"notify\"} 2",
+            "wasm_listeners_calls_total{listener=\"notify\",mode=\"async\",outcome=\"host-limit\"} 1",
+            "wasm_listeners_fuel_consumed_total{listener=\"notify\"} 2235",
+            "wasm_listeners_call_duration_seconds_count{listener=\"notify\"} 3",
             "wasm_listeners_deliveries_total{listener=\"notify\",result=\"retry\"} 1",
             "wasm_listeners_rejected_total{input=\"kinto-redis\"} 1",
             "wasm_listeners_queue_depth{input=\"runtime\"} 7",

@@ -5,8 +5,8 @@
 
 use crate::helpers::{self, fixture};
 use crate::http::exchange;
-use crate::servers::smtp::SmtpServer;
 use crate::process::Process;
+use crate::servers::smtp::SmtpServer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;

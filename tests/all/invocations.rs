@@ -3,21 +3,23 @@
 
 use crate::servers::redis::RedisServer;
 use std::sync::Arc;
-use wasm_listeners::{Config, Invocation, InvocationQuery, InvocationStore, Service};
+use wasm_listeners::{
+    Config, Invocation, InvocationQuery, InvocationStore, Mode, OutcomeKind, Service,
+};
 
-fn record(id: u64, at_ms: u64, listener: &str, outcome: &str, event_id: &str) -> Invocation {
+fn record(id: u64, at_ms: u64, listener: &str, outcome: OutcomeKind, event_id: &str) -> Invocation {
     Invocation {
         v: wasm_listeners::INVOCATION_VERSION,
         id,
         at_ms,
         event_id: event_id.into(),
         listener: listener.into(),
-        mode: "async".into(),
+        mode: Mode::Async,
         attempt: 1,
         part: 1,
         parts: 1,
-        outcome: outcome.into(),
-        detail: outcome.into(),
+        outcome,
+        detail: outcome.to_string(),
         fuel: 10,
         duration_us: 100,
         peak_memory_bytes: 65536,
@@ -29,11 +31,11 @@ fn record(id: u64, at_ms: u64, listener: &str, outcome: &str, event_id: &str) ->
 async fn queries_and_retention(log: Arc<dyn InvocationStore>) {
     let listeners = ["a".to_owned(), "b".to_owned()];
     let records = [
-        record(1, 1_000, "a", "ok", "e1"),
-        record(2, 2_000, "a", "trap", "e2"),
-        record(3, 3_000, "b", "ok", "e2"),
-        record(4, 4_000, "a", "ok", "e3"),
-        record(5, 4_000, "b", "listener-error", "e3"),
+        record(1, 1_000, "a", OutcomeKind::Ok, "e1"),
+        record(2, 2_000, "a", OutcomeKind::Trap, "e2"),
+        record(3, 3_000, "b", OutcomeKind::Ok, "e2"),
+        record(4, 4_000, "a", OutcomeKind::Ok, "e3"),
+        record(5, 4_000, "b", OutcomeKind::ListenerError, "e3"),
     ];
     log.append(&records).await.unwrap();
     let ids = |found: Vec<Invocation>| found.iter().map(|r| r.id).collect::<Vec<_>>();
@@ -53,7 +55,7 @@ async fn queries_and_retention(log: Arc<dyn InvocationStore>) {
         ids(log.query(&by_listener, &listeners).await.unwrap()),
         [4, 2, 1]
     );
-    let by_outcome = query(|q| q.outcome = Some("ok".into()));
+    let by_outcome = query(|q| q.outcome = Some(OutcomeKind::Ok));
     assert_eq!(
         ids(log.query(&by_outcome, &listeners).await.unwrap()),
         [4, 3, 1]

@@ -8,11 +8,11 @@
 use crate::helpers;
 use crate::http::{exchange, metrics};
 use crate::process::Process;
+use crate::servers::free_port;
 use crate::servers::kinto::Kinto;
 use crate::servers::postgres::Postgres;
 use crate::servers::redis::RedisServer;
 use crate::servers::smtp::SmtpServer;
-use crate::servers::free_port;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -503,6 +503,15 @@ allowed = ["objects"]
             .iter()
             .all(|c| c["mode"] == "async" && c["outcome"] == "ok"),
         "{calls:#?}"
+    );
+    let failed = invocations(runtime.address, "listener=objects&outcome=trap", 0).await;
+    assert_eq!(failed, Vec::<Value>::new());
+    let path = "/v1/invocations?outcome=timeout";
+    let (status, text) = exchange(runtime.address, "GET", path, &[], &[]);
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("`timeout`") && text.contains("`listener-error`"),
+        "names the outcomes: {text}"
     );
 }
 

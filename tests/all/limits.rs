@@ -94,14 +94,9 @@ async fn deadline_stops_wasm_code_that_has_fuel_to_spare() {
         Capabilities::record_only(),
     )
     .await;
-    let started = Instant::now();
+    // Fuel for years: only the deadline can end it (how exactly, `deadlines`).
     let report = call(&spin).await;
     assert_eq!(report.outcome, Outcome::Deadline);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 /// A listener that pushes to a queue whose backend never answers.

@@ -6,7 +6,6 @@ use crate::helpers::{self, delivery, fixture_event};
 use crate::servers::redis::RedisServer;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use wasm_listeners::{CallReport, Capabilities, Engine, ErrorKind, Listener, Outcome, Part};
 use wasm_listeners::{
     Config, EmbeddedQueue, Incoming, QueueBackend, QueuePolicy, QueueRules, RecordOnly, RedisQueue,
@@ -109,9 +108,9 @@ async fn redis_down_is_transient_and_the_push_after_a_restart_arrives() {
 
     server.stop();
     let other = helpers::listener(&engine, "queue-forward", &[]).await;
-    let started = Instant::now();
+    // How soon a push fails while Redis is down is the backend's unit test (by refusal,
+    // not by a timeout); here: what the guest is told, and that other work goes on.
     let (down, unaffected) = tokio::join!(call(&l, &incoming), call(&other, &incoming));
-    let failed_after = started.elapsed();
     let message = assert_transient(&down);
     assert!(message.contains("redis: "), "{message}");
     let port = server.port().to_string();
@@ -121,21 +120,12 @@ async fn redis_down_is_transient_and_the_push_after_a_restart_arrives() {
             "the guest is not told where Redis is ({hidden}): {message}"
         );
     }
-    assert!(failed_after < Duration::from_secs(4), "{failed_after:?}");
     assert_eq!(unaffected.outcome, Outcome::Ok, "other work goes on");
 
     server.restart();
-    let started = Instant::now();
     let back = call(&l, &incoming).await;
     assert_eq!(back.outcome, Outcome::Ok, "{:?}", back.log);
-    log_timing(failed_after, started.elapsed());
     assert_eq!(brpop(&server).await, payload_of(&incoming));
-}
-
-fn log_timing(failed_after: Duration, succeeded_after: Duration) {
-    if std::env::var_os("TEST_LOG").is_some() {
-        eprintln!("push with redis down failed after {failed_after:?}; first push after restart took {succeeded_after:?}");
-    }
 }
 
 #[tokio::test]
@@ -143,10 +133,8 @@ async fn start_up_does_not_need_redis() {
     let mut server = RedisServer::start();
     server.stop();
     let queue = redis_queue(&server);
-    let started = Instant::now();
     let down = queue.push(QUEUE, b"while down").await;
     assert!(down.is_err(), "{down:?}");
-    assert!(started.elapsed() < Duration::from_secs(4));
     server.restart();
     queue
         .push(QUEUE, b"{}")

@@ -726,16 +726,17 @@ async fn a_worker_outlives_its_redis() {
         .lpush("kinto.core.events", &payload)
         .await
         .unwrap();
-    // The connection comes back by itself; the entry is delivered.
+    // The connection comes back by itself (steps fail until it has); the entry is
+    // delivered. Waits for it, failing after 1,200 steps (a minute and more).
     let mut delivered = 0;
-    for _ in 0..20 {
+    for _ in 0..1_200 {
         if let Ok(report) = worker.step().await {
             delivered += report.ok;
             if delivered > 0 {
                 break;
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(delivered, 1);
     let sink: Vec<Vec<u8>> = conn.clone().lrange(SINK, 0, -1).await.unwrap();

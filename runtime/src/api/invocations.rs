@@ -3,6 +3,7 @@
 //! `limit` (default 100) records.
 
 use super::{ApiError, AppState};
+use crate::engine::OutcomeKind;
 use crate::invocations::{parse_time, Invocation, InvocationQuery};
 use axum::extract::{Query, State};
 use axum::Json;
@@ -16,7 +17,7 @@ const DEFAULT_LIMIT: usize = 100;
 #[serde(deny_unknown_fields)]
 pub(super) struct Params {
     listener: Option<String>,
-    outcome: Option<String>,
+    outcome: Option<OutcomeKind>,
     event_id: Option<String>,
     since: Option<String>,
     until: Option<String>,

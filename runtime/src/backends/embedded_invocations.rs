@@ -15,7 +15,7 @@ impl InvocationStore for EmbeddedDelivery {
             rows.push((
                 at,
                 r.listener.clone(),
-                r.outcome.clone(),
+                r.outcome.name().to_owned(),
                 r.event_id.clone(),
                 json,
             ));
@@ -32,7 +32,7 @@ impl InvocationStore for EmbeddedDelivery {
         let to_i64 = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
         let filter = InvocationFilter {
             listener: query.listener.clone(),
-            outcome: query.outcome.clone(),
+            outcome: query.outcome.map(|o| o.name().to_owned()),
             event_id: query.event_id.clone(),
             since_ms: query.since_ms.map_or(0, to_i64),
             until_ms: query.until_ms.map_or(i64::MAX, to_i64),

@@ -354,4 +354,31 @@ mod tests {
         let client = client(&Secret::new("redis://:pw@127.0.0.1:6379/0")).unwrap();
         assert!(client.get_connection_info().tcp_settings().nodelay());
     }
+
+    /// With nobody listening, a push fails because the connection is refused, after the
+    /// configured connection retries: not by waiting out a timeout. Every timeout is an
+    /// hour here, so the outcome, not a clock, tells which it was.
+    #[tokio::test]
+    async fn redis_down_fails_by_refusal_not_by_timeout() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let hour = Duration::from_secs(3600);
+        let options = RedisOptions {
+            connect_timeout: hour,
+            response_timeout: hour,
+            push_timeout: hour,
+            ..RedisOptions::default()
+        };
+        let url = Secret::new(format!("redis://127.0.0.1:{port}/"));
+        let queue = RedisQueue::with_options(&url, false, options).unwrap();
+        for _ in 0..2 {
+            match queue.push("q", b"{}").await {
+                Err(QueueBackendError::Redis { reason, .. }) => {
+                    assert_eq!(reason, "the server refused the connection");
+                }
+                other => panic!("a refusal: {other:?}"),
+            }
+        }
+    }
 }

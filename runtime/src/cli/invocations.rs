@@ -3,6 +3,7 @@
 
 use super::deliveries::print_lines;
 use crate::config::Config;
+use crate::engine::OutcomeKind;
 use crate::invocations::{parse_time, InvocationQuery};
 use crate::service::Service;
 use clap::Args;
@@ -19,9 +20,9 @@ pub(super) struct InvocationsArgs {
     #[arg(long)]
     listener: Option<String>,
     /// Only calls with this outcome (`ok`, `listener-error`, `trap`, `out-of-fuel`,
-    /// `memory-limit`, `deadline`, `capacity`).
+    /// `memory-limit`, `deadline`, `capacity`, `host-limit`).
     #[arg(long)]
-    outcome: Option<String>,
+    outcome: Option<OutcomeKind>,
     /// Only this event's calls.
     #[arg(long)]
     event_id: Option<String>,

@@ -4,15 +4,15 @@ use super::Invalid;
 use crate::event::{Action, Input};
 use crate::limits::Limits;
 use crate::policy::{EmailRules, QueueRules};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// When a listener runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Mode {
+pub enum Mode {
     /// Inside the caller's request, on events before commit: the caller waits for the
     /// outcome, as a Kinto listener does.
     #[default]

@@ -20,7 +20,8 @@ mod tests;
 
 pub(crate) use delivery::{DeliveryConfig, DEFAULT_JITTER, DEFAULT_RETRY_SCHEDULE};
 pub(crate) use invocations::InvocationsConfig;
-pub(crate) use listener::{ListenerConfig, Mode};
+pub(crate) use listener::ListenerConfig;
+pub use listener::Mode;
 pub use secret::Secret;
 
 use crate::event::Input;

@@ -9,6 +9,7 @@ use super::records::{
     FORMAT_VERSION,
 };
 use super::schedule::{Clock, RetrySchedule, CAPACITY_PAUSE};
+use crate::config::Mode;
 use crate::dispatch::{record_calls, Route};
 use crate::engine::{CallReport, Outcome};
 use crate::event::{self, Delivery, Event, Incoming, Input, Source};
@@ -396,8 +397,8 @@ impl Worker {
         for (job, reports) in jobs.into_iter().zip(results) {
             // A task that panicked: treated as a trap of its first part.
             let reports = reports.unwrap_or_default();
-            record_calls(&self.metrics, "async", &reports);
-            self.recorder.record("async", &job.delivery, &reports);
+            record_calls(&self.metrics, Mode::Async, &reports);
+            self.recorder.record(Mode::Async, &job.delivery, &reports);
             self.settle_job(job, &reports, settlement, report);
         }
     }

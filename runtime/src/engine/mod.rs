@@ -35,7 +35,7 @@ mod warm;
 pub use artifact::ArtifactCacheConfig;
 pub use check::{CheckError, ComponentInfo};
 pub use listener::{Capabilities, Listener, ListenerSpec};
-pub use outcome::{CallReport, ErrorKind, Outcome};
+pub use outcome::{CallReport, ErrorKind, Outcome, OutcomeKind, UnknownOutcome};
 
 use crate::bindings::ListenerPre;
 use crate::limits::{

@@ -4,7 +4,7 @@ use super::limiter::MemoryLimitExceeded;
 use crate::event::Part;
 use crate::host::{DeadlineExceeded, Email, LogLine, QueuePush};
 use crate::limits::{HostLimit, HostLimitExceeded};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Trap};
@@ -83,16 +83,95 @@ impl Outcome {
 
     /// The variant's name as printed and serialised (`ok`, `out-of-fuel`, ...).
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Which outcome it is, without its details: what records and metrics keep.
+    pub fn kind(&self) -> OutcomeKind {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::ListenerError { .. } => "listener-error",
-            Outcome::OutOfFuel => "out-of-fuel",
-            Outcome::MemoryLimit => "memory-limit",
-            Outcome::Deadline => "deadline",
-            Outcome::Trap { .. } => "trap",
-            Outcome::Capacity => "capacity",
-            Outcome::HostLimit { .. } => "host-limit",
+            Outcome::Ok => OutcomeKind::Ok,
+            Outcome::ListenerError { .. } => OutcomeKind::ListenerError,
+            Outcome::OutOfFuel => OutcomeKind::OutOfFuel,
+            Outcome::MemoryLimit => OutcomeKind::MemoryLimit,
+            Outcome::Deadline => OutcomeKind::Deadline,
+            Outcome::Trap { .. } => OutcomeKind::Trap,
+            Outcome::Capacity => OutcomeKind::Capacity,
+            Outcome::HostLimit { .. } => OutcomeKind::HostLimit,
         }
+    }
+}
+
+/// An [`Outcome`]'s variant alone, named as the outcome is serialised (`ok`,
+/// `listener-error`, ...): the outcome of an invocation record, a metric label, a query's
+/// filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeKind {
+    /// [`Outcome::Ok`].
+    Ok,
+    /// [`Outcome::ListenerError`].
+    ListenerError,
+    /// [`Outcome::OutOfFuel`].
+    OutOfFuel,
+    /// [`Outcome::MemoryLimit`].
+    MemoryLimit,
+    /// [`Outcome::Deadline`].
+    Deadline,
+    /// [`Outcome::Trap`].
+    Trap,
+    /// [`Outcome::Capacity`].
+    Capacity,
+    /// [`Outcome::HostLimit`].
+    HostLimit,
+}
+
+impl OutcomeKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [OutcomeKind; 8] = [
+        OutcomeKind::Ok,
+        OutcomeKind::ListenerError,
+        OutcomeKind::OutOfFuel,
+        OutcomeKind::MemoryLimit,
+        OutcomeKind::Deadline,
+        OutcomeKind::Trap,
+        OutcomeKind::Capacity,
+        OutcomeKind::HostLimit,
+    ];
+
+    /// Its name (`ok`, `out-of-fuel`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::ListenerError => "listener-error",
+            OutcomeKind::OutOfFuel => "out-of-fuel",
+            OutcomeKind::MemoryLimit => "memory-limit",
+            OutcomeKind::Deadline => "deadline",
+            OutcomeKind::Trap => "trap",
+            OutcomeKind::Capacity => "capacity",
+            OutcomeKind::HostLimit => "host-limit",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no outcome's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an outcome: give one of ok, listener-error, out-of-fuel, memory-limit, deadline, trap, capacity, host-limit")]
+pub struct UnknownOutcome(pub String);
+
+impl std::str::FromStr for OutcomeKind {
+    type Err = UnknownOutcome;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        OutcomeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| UnknownOutcome(text.to_owned()))
     }
 }
 
@@ -191,4 +270,41 @@ pub struct CallReport {
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_micros().try_into().unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind's name is how its outcome serialises, and names parse back to kinds.
+    #[test]
+    fn kinds_are_named_as_outcomes_serialise() {
+        let outcomes = [
+            Outcome::Ok,
+            Outcome::ListenerError {
+                error: ErrorKind::Permanent,
+                message: "no".into(),
+            },
+            Outcome::OutOfFuel,
+            Outcome::MemoryLimit,
+            Outcome::Deadline,
+            Outcome::Trap {
+                message: "unreachable".into(),
+            },
+            Outcome::Capacity,
+            Outcome::HostLimit {
+                limit: HostLimit::Handles,
+            },
+        ];
+        let kinds: Vec<OutcomeKind> = outcomes.iter().map(Outcome::kind).collect();
+        assert_eq!(kinds, OutcomeKind::ALL);
+        for (outcome, kind) in outcomes.iter().zip(kinds) {
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json["kind"], kind.name());
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+            assert_eq!(kind.name().parse::<OutcomeKind>(), Ok(kind));
+        }
+        let unknown = "timeout".parse::<OutcomeKind>().unwrap_err().to_string();
+        assert!(unknown.contains("`timeout` is not an outcome"), "{unknown}");
+    }
 }

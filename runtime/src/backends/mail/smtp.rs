@@ -176,6 +176,12 @@ impl SmtpBackend {
 
 #[cfg(test)]
 impl SmtpBackend {
+    /// How many connections wait in the pool.
+    pub(super) fn idle_count(&self) -> usize {
+        let idle = self.server.idle.lock();
+        idle.unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// A backend whose idle connections are checked with `NOOP` once idle for `fresh`.
     pub(super) fn with_fresh_idle(config: &SmtpConfig, fresh: Duration) -> SmtpBackend {
         let mut backend = SmtpBackend::new(config).expect("a valid test configuration");

@@ -7,7 +7,7 @@ use crate::config::{SmtpConfig, SmtpTls};
 use crate::host::EmailBackend;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -102,12 +102,22 @@ fn html_body_is_an_alternative_to_the_plain_text() {
 }
 
 /// How the scripted server answers one line (a command, or `.` for the content): a reply,
-/// after a pause. The reply `CLOSE` hangs up instead; a reply ending in `|CLOSE` is sent,
-/// then the server hangs up (as one closing an idle connection).
-type Script = fn(&str) -> (&'static str, u64);
+/// sent at once or held until the test opens the gate ([`Scripted::open`]). The reply
+/// `CLOSE` hangs up instead; a reply ending in `|CLOSE` is sent, then the server hangs up
+/// (as one closing an idle connection).
+type Script = fn(&str) -> (&'static str, When);
+
+/// When the scripted server sends a reply.
+#[derive(Clone, Copy, PartialEq)]
+enum When {
+    Now,
+    /// Once the test has opened the gate: the test decides what happens first.
+    Gated,
+}
+use When::{Gated, Now};
 
 /// Every reply positive, at once.
-fn smooth(line: &str) -> (&'static str, u64) {
+fn smooth(line: &str) -> (&'static str, When) {
     let verb = line.split([' ', ':']).next().unwrap_or_default();
     let reply = match verb.to_ascii_uppercase().as_str() {
         "EHLO" => "250 scripted",
@@ -115,14 +125,29 @@ fn smooth(line: &str) -> (&'static str, u64) {
         "QUIT" => "221 bye",
         _ => "250 ok",
     };
-    (reply, 0)
+    (reply, Now)
 }
 
-/// A scripted SMTP server on a free port; `seen` logs `CONNECT`, every command, and every
-/// content line as `content: ...`.
+/// A scripted SMTP server on a free port; `seen` logs `CONNECT`, every command, every
+/// content line as `content: ...`, and `DISCONNECT` when a connection ends.
 struct Scripted {
     port: u16,
     seen: Arc<Mutex<Vec<String>>>,
+    gate: Arc<Gate>,
+}
+
+/// Held replies wait for it to open.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_while(open, |open| !*open).unwrap());
+    }
 }
 
 impl Scripted {
@@ -130,18 +155,39 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
+        let gate = Arc::new(Gate::default());
+        let (log, held) = (seen.clone(), gate.clone());
         thread::spawn(move || {
             for socket in listener.incoming().flatten() {
-                let log = log.clone();
-                thread::spawn(move || serve(socket, script, &log));
+                let (log, held) = (log.clone(), held.clone());
+                thread::spawn(move || {
+                    serve(socket, script, &log, &held);
+                    log.lock().unwrap().push("DISCONNECT".into());
+                });
             }
         });
-        Scripted { port, seen }
+        Scripted { port, seen, gate }
+    }
+
+    /// Sends the held replies, and every later one at once.
+    fn open(&self) {
+        *self.gate.open.lock().unwrap() = true;
+        self.gate.opened.notify_all();
     }
 
     fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until the server has logged `line` (failing after 4,000 checks 5 ms apart).
+    async fn wait_for(&self, line: &str) {
+        for _ in 0..4_000 {
+            if self.seen().iter().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the server never logged {line:?}: {:?}", self.seen());
     }
 
     fn count(&self, prefix: &str) -> usize {
@@ -170,7 +216,7 @@ fn plain_config(port: u16) -> SmtpConfig {
     }
 }
 
-fn serve(socket: TcpStream, script: Script, seen: &Mutex<Vec<String>>) {
+fn serve(socket: TcpStream, script: Script, seen: &Mutex<Vec<String>>, gate: &Gate) {
     let log = |line: String| seen.lock().unwrap().push(line);
     log("CONNECT".into());
     let mut out = socket.try_clone().unwrap();
@@ -182,8 +228,10 @@ fn serve(socket: TcpStream, script: Script, seen: &Mutex<Vec<String>>) {
             continue;
         }
         log(line.clone());
-        let (reply, pause_ms) = script(&line);
-        thread::sleep(Duration::from_millis(pause_ms));
+        let (reply, when) = script(&line);
+        if when == Gated {
+            gate.wait();
+        }
         if reply == "CLOSE" {
             return;
         }
@@ -210,15 +258,15 @@ async fn send_through(script: Script) -> Result<(), EmailBackendError> {
 #[tokio::test]
 async fn replies_5xx_are_permanent_and_the_rest_transient() {
     let refused = |l: &str| match l.starts_with("RCPT") {
-        true => ("550 no such user", 0),
+        true => ("550 no such user", Now),
         false => smooth(l),
     };
     let busy = |l: &str| match l.starts_with("MAIL") {
-        true => ("451 try again later", 0),
+        true => ("451 try again later", Now),
         false => smooth(l),
     };
     let hangs_up = |l: &str| match l == "." {
-        true => ("CLOSE", 0),
+        true => ("CLOSE", Now),
         false => smooth(l),
     };
     let permanent = send_through(refused).await;
@@ -281,56 +329,75 @@ fn smtp_settings_are_checked_up_front() {
     assert!(!format!("{backend:?}").contains("s3cret"));
 }
 
+/// The server holds its answer to `DATA` past the deadline: the call ends at the
+/// deadline, and the content never follows the late answer.
 #[tokio::test]
 async fn a_deadline_before_data_sends_nothing() {
     let slow_data = |l: &str| match l {
-        "DATA" => ("354 go ahead", 600),
+        "DATA" => ("354 go ahead", Gated),
         _ => smooth(l),
     };
     let server = Scripted::start(slow_data);
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(150);
+    let deadline = Instant::now() + Duration::from_millis(150);
     let sent = server.backend(1).send(&email(), deadline).await;
     assert_eq!(sent, Err(EmailBackendError::Deadline));
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
-    thread::sleep(Duration::from_millis(800));
+    server.open();
+    server.wait_for("DISCONNECT").await;
     assert_eq!(server.count("content:"), 0, "{:?}", server.seen());
 }
 
+/// Reached `DATA` before the deadline, a transaction ends however late the server's
+/// answer to the content comes: it is answered only once the deadline has passed.
 #[tokio::test]
 async fn past_data_the_transaction_ends_after_the_deadline() {
     let slow_reply = |l: &str| match l {
-        "." => ("250 queued", 400),
+        "." => ("250 queued", Gated),
         _ => smooth(l),
     };
     let server = Scripted::start(slow_reply);
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(100);
-    let sent = server.backend(1).send(&email(), deadline).await;
+    let deadline = Instant::now() + Duration::from_millis(100);
+    let backend = server.backend(1);
+    let answer_late = async {
+        server.wait_for(".").await;
+        while Instant::now() <= deadline {
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+        server.open();
+    };
+    let message = email();
+    let (sent, ()) = tokio::join!(backend.send(&message, deadline), answer_late);
     assert_eq!(sent, Ok(()));
-    assert!(started.elapsed() >= Duration::from_millis(400));
     assert!(server.seen().iter().any(|l| l == "content: User id: alice"));
 }
 
 #[tokio::test]
 async fn a_dropped_caller_does_not_cut_the_transaction() {
     let slow_reply = |l: &str| match l {
-        "." => ("250 queued", 400),
+        "." => ("250 queued", Gated),
         _ => smooth(l),
     };
     let server = Scripted::start(slow_reply);
     let backend = server.backend(1);
     let message = email();
-    // The caller goes away while the server mulls over the content (as when the engine's
-    // backstop drops a call): the transaction still ends, and its connection is pooled.
-    let sending = backend.send(&message, in_secs(5));
-    let cut = tokio::time::timeout(Duration::from_millis(200), sending).await;
-    assert!(cut.is_err(), "the caller was not cut off");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The caller goes away while the server holds its answer to the content (as when the
+    // engine's backstop drops a call): the transaction still ends, and its connection is
+    // pooled.
+    tokio::select! {
+        sent = backend.send(&message, in_secs(5)) => panic!("answered while held: {sent:?}"),
+        () = server.wait_for(".") => {}
+    }
+    server.open();
+    for _ in 0..4_000 {
+        if backend.idle_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        backend.idle_count(),
+        1,
+        "the connection went back to the pool"
+    );
     backend.send(&message, in_secs(5)).await.unwrap();
     assert_eq!(server.count("CONNECT"), 1, "{:?}", server.seen());
     assert_eq!(server.count("content: User id: alice"), 2);
@@ -375,7 +442,7 @@ async fn idle_connections_are_reused_and_checked_once_stale() {
 async fn a_dead_idle_connection_is_replaced() {
     // Stale: the NOOP finds it dead.
     let noop_hangs_up = |l: &str| match l {
-        "NOOP" => ("CLOSE", 0),
+        "NOOP" => ("CLOSE", Now),
         _ => smooth(l),
     };
     let server = Scripted::start(noop_hangs_up);
@@ -392,7 +459,7 @@ async fn a_dead_idle_connection_is_replaced() {
     // Fresh: the server closed it after the last message; MAIL finds it dead, and the
     // message goes over a new connection.
     let closes_when_done = |l: &str| match l {
-        "." => ("250 ok|CLOSE", 0),
+        "." => ("250 ok|CLOSE", Now),
         _ => smooth(l),
     };
     let server = Scripted::start(closes_when_done);
