@@ -21,6 +21,8 @@
 //! - `dispatch`: which listeners an event goes to, in which order, and the verdict.
 //! - `invocations`: the invocation log: every call's record, written in batches off the
 //!   hot path, queried by listener, outcome, event id and time.
+//! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`; labels
+//!   from the engine's outcomes and the configuration's modes.
 //! - `engine`: the wasmtime engine, component checks, precompiled artifacts (the one
 //!   module allowed `unsafe`), listeners, calls and their [`Outcome`]; owns each call's
 //!   store and the linker.
@@ -31,7 +33,6 @@
 //! - `config`: the operator's TOML configuration, plain data checked at start-up.
 //! - `policy`: deny-by-default, layered rules for email and queues.
 //! - `limits`: per-call limits and host limits, the engine's ceilings, their defaults.
-//! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`.
 //! - `progress`: the spinner a terminal shows while a component compiles.
 //! - `event`: Kinto events in both input shapes, typed and lossless; deliveries and parts.
 //! - `address`: email addresses, parsed as lettre parses them.
@@ -42,7 +43,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> delivery -> dispatch -> invocations -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, metrics, progress} -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> {invocations, metrics} -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, progress} -> address`
 
 mod address;
 mod api;

@@ -360,6 +360,10 @@ const STRING_ERRORS: &[(&str, &str)] = &[
         "carries wasmtime's message (anyhow, with its chain), which has no error type",
     ),
     (
+        "Outcome::Trap",
+        "not an error but a call's report: wasmtime's trap text is what the report, the record and the guest's author read",
+    ),
+    (
         "ApiError::BadRequest",
         "the HTTP response body: a client error says what was wrong, in words",
     ),
@@ -397,6 +401,12 @@ fn string_wrapped(file: &str, text: &str) -> Vec<StringWrapped> {
             }
         }
     }
+    // In the file's order (handlers nest: a closure inside a function).
+    found.sort_by_key(|w| {
+        w.at.rsplit(':')
+            .next()
+            .and_then(|l| l.parse::<usize>().ok())
+    });
     found
 }
 
@@ -533,37 +543,59 @@ fn error_handlers(code: &str) -> Vec<(String, usize, usize)> {
     found
 }
 
-/// `(offset, constructor)` of every `Type(param.to_string())` and `Type(format!(..param..))`
-/// of `body`.
+/// `(offset, constructor)` of every `Type(param.to_string())`, `Type(format!(..param..))`
+/// and `Type { field: param.to_string(), .. }` (or a field given such a `format!`) of
+/// `body`.
 fn wrapped_in(body: &str, param: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    for (open, _) in body.match_indices('(') {
-        let path_start = body[..open]
+    for (open, bracket) in body.match_indices(['(', '{']) {
+        let before = body[..open].trim_end();
+        let path_start = before
             .char_indices()
             .rev()
             .take_while(|&(_, c)| is_ident(c) || c == ':')
             .last()
-            .map_or(open, |(i, _)| i);
-        let constructor = &body[path_start..open];
+            .map_or(before.len(), |(i, _)| i);
+        let constructor = &before[path_start..];
         let last = constructor.rsplit("::").next().unwrap_or("");
         if !last.starts_with(|c: char| c.is_ascii_uppercase()) {
             continue;
         }
-        let arg = body[open + 1..].trim_start();
-        let converted = match arg.strip_prefix(param) {
-            Some(rest) if !rest.starts_with(is_ident) => {
-                rest.trim_start().starts_with(".to_string()")
+        let inside = &body[open + 1..];
+        let converted = if bracket == "(" {
+            from_text(inside, param)
+        } else {
+            let fields = &inside[..group_end(inside, 0, false)];
+            let mut at = 0;
+            let mut any = false;
+            while at < fields.len() {
+                let end = group_end(fields, at, true);
+                let field = &fields[at..end];
+                any |= field
+                    .split_once(':')
+                    .is_some_and(|(_, value)| from_text(value, param));
+                at = end + 1;
             }
-            _ => match arg.strip_prefix("format!(") {
-                Some(args) => names(&args[..group_end(args, 0, false)], param),
-                None => false,
-            },
+            any
         };
         if converted {
             found.push((path_start, constructor.to_owned()));
         }
     }
     found
+}
+
+/// Whether the expression `value` starts as `param.to_string()` or a `format!` naming
+/// `param`.
+fn from_text(value: &str, param: &str) -> bool {
+    let value = value.trim_start();
+    match value.strip_prefix(param) {
+        Some(rest) if !rest.starts_with(is_ident) => rest.trim_start().starts_with(".to_string()"),
+        _ => match value.strip_prefix("format!(") {
+            Some(args) => names(&args[..group_end(args, 0, false)], param),
+            None => false,
+        },
+    }
 }
 
 /// Whether `format!` arguments name `param`: `{param}` or `{param:..}` in the literal, or
@@ -640,6 +672,11 @@ fn a() -> Result<(), QueueError> {
     })?;
     let x = y().map_err(|e| Wrapper::Io(format!("cannot read {}: {}", path, e)))?;
     let setup = |e: RedisError| RedisSetupError::Setup(format!("{e:#}"));
+    let x = task.await.map_err(|e| StoreError::Task {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let x = y().map_err(|e| Failed { what: "x", why: format!("{e}") })?;
 }
 
 fn queue_error(e: crate::store::StoreError) -> QueueError {
@@ -655,6 +692,8 @@ fn fine() -> Result<(), QueueError> {
     let x = y().map_err(|e| Refused::Name(format!("`{name}` is not a name: {elsewhere}")))?;
     let x = y().map_err(|_| Refused::Mac(path.to_owned()))?;
     let x = y().map(|name| Label(name.to_string()));
+    let x = task.await.map_err(|source| StoreError::Task { path: path.clone(), source })?;
+    let x = y().map_err(|e| { log(e); Failed { what: name.to_string() } })?;
 }
 "#;
     let found = string_wrapped("fixture.rs", fixture);
@@ -669,7 +708,9 @@ fn fine() -> Result<(), QueueError> {
             ("fixture.rs:5", "InvocationError::Redis"),
             ("fixture.rs:9", "Wrapper::Io"),
             ("fixture.rs:10", "RedisSetupError::Setup"),
-            ("fixture.rs:14", "QueueError"),
+            ("fixture.rs:11", "StoreError::Task"),
+            ("fixture.rs:15", "Failed"),
+            ("fixture.rs:19", "QueueError"),
         ]
     );
 }

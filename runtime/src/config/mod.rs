@@ -58,12 +58,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// Not TOML, or not the expected shape (the message names the key and line).
-    #[error("configuration {path}: {message}")]
+    #[error("configuration {path}: {source}")]
     Parse {
         /// The file.
         path: PathBuf,
         /// What toml/serde said.
-        message: String,
+        source: toml::de::Error,
     },
     /// Well-formed, but against one of the rules of [`Invalid`].
     #[error("configuration {path}: {rule}")]
@@ -377,9 +377,9 @@ impl Config {
 
     /// Parses and checks configuration text; relative paths are joined to `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
             path: PathBuf::new(),
-            message: e.to_string(),
+            source,
         })?;
         config.check().map_err(|rule| ConfigError::Invalid {
             path: PathBuf::new(),
@@ -464,9 +464,9 @@ impl Config {
 impl ConfigError {
     fn at(self, file: &Path) -> ConfigError {
         match self {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
                 path: file.to_owned(),
-                message,
+                source,
             },
             ConfigError::Invalid { rule, .. } => ConfigError::Invalid {
                 path: file.to_owned(),

@@ -67,12 +67,12 @@ pub enum StoreError {
         known: i64,
     },
     /// The blocking task running the statement panicked or was cancelled.
-    #[error("store {path}: the task running the statement failed: {message}")]
+    #[error("store {path}: the task running the statement failed: {source}")]
     Task {
         /// The store file.
         path: PathBuf,
         /// What tokio said.
-        message: String,
+        source: tokio::task::JoinError,
     },
 }
 
@@ -139,9 +139,9 @@ impl Store {
             let mut conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
             work(&mut conn).map_err(|e| sqlite(&inner.path, e))
         });
-        task.await.map_err(|e| StoreError::Task {
+        task.await.map_err(|source| StoreError::Task {
             path: self.inner.path.clone(),
-            message: e.to_string(),
+            source,
         })?
     }
 }
