@@ -23,6 +23,8 @@
 //!   hot path, queried by listener, outcome, event id and time.
 //! - `metrics`: what the runtime counts, as Prometheus text for `GET /metrics`; labels
 //!   from the engine's outcomes and the configuration's modes.
+//! - `registry`: tenants, what they may use and their API tokens (later: their listeners
+//!   and versions), over a store trait (the embedded store now, Redis next).
 //! - `engine`: the wasmtime engine, component checks, precompiled artifacts (the one
 //!   module allowed `unsafe`), listeners, calls and their [`Outcome`]; owns each call's
 //!   store and the linker.
@@ -43,7 +45,7 @@
 //! other. `tests/all/layering.rs` reads this line and checks every `crate::` and `super::`
 //! path of `runtime/src` against it.
 //!
-//! `cli -> service -> {api, backends} -> delivery -> dispatch -> {invocations, metrics} -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, progress} -> address`
+//! `cli -> service -> {api, backends} -> delivery -> dispatch -> {invocations, metrics, registry} -> engine -> host -> {bindings, store, config} -> policy -> limits -> {event, progress} -> address`
 
 mod address;
 mod api;
@@ -61,6 +63,7 @@ mod limits;
 mod metrics;
 mod policy;
 mod progress;
+mod registry;
 mod service;
 mod store;
 
@@ -94,5 +97,10 @@ pub use invocations::{
 };
 pub use limits::{HostLimit, LimitError, Limits};
 pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+pub use registry::{
+    ApiToken, BadBucketPattern, BadTenantId, Caller, EngineBounds, Invalid as RegistryInvalid,
+    Issued, Quotas, Registry, RegistryError, RegistryStore, Tenant, TenantChange, TenantId,
+    TokenScope,
+};
 pub use service::Service;
 pub use store::{Store, StoreError};

@@ -5,7 +5,7 @@
 //! (`../shared/TOOLCHAINS.md` has the measured costs): a SpiderMonkey listener building a
 //! 10 KB email burns about 28 M fuel, a Python no-op about 0.16 M.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Fuel a call may burn before it ends with [`crate::Outcome::OutOfFuel`]: about 3.5 times
@@ -186,7 +186,7 @@ pub(crate) struct HostLimitExceeded {
 }
 
 /// The limits of one listener's calls. Every field defaults to the constant of the same name.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// See [`DEFAULT_FUEL`].
@@ -300,8 +300,12 @@ impl Limits {
 }
 
 mod millis {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)

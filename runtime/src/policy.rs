@@ -4,7 +4,7 @@
 //! permitted only when every layer permits it, so adding a layer can only narrow what is
 //! allowed. A layer with an empty allow-list allows nothing.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Recipients (to, cc and bcc together) of one message.
 pub(crate) const DEFAULT_MAX_RECIPIENTS: usize = 50;
@@ -58,7 +58,7 @@ impl AddressPattern {
 }
 
 /// One layer of an email policy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailRules {
     /// Senders this layer allows (patterns, see [`AddressPattern`]). Empty: none.

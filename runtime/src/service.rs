@@ -3,7 +3,8 @@
 
 use crate::api::{self, AppState, Deliveries, MetricsSource};
 use crate::backends::{
-    EmbeddedDelivery, EmbeddedQueue, OutboxBackend, RedisDelivery, RedisQueue, SmtpBackend,
+    EmbeddedDelivery, EmbeddedQueue, EmbeddedRegistry, OutboxBackend, RedisDelivery, RedisQueue,
+    SmtpBackend,
 };
 use crate::config::{Config, ListenerConfig, Mode, Secret};
 use crate::delivery::{
@@ -16,6 +17,7 @@ use crate::host::{EmailBackend, QueueBackend};
 use crate::invocations::{InvocationSettings, InvocationStore, Recorder};
 use crate::metrics::Metrics;
 use crate::policy::{EmailPolicy, QueuePolicy};
+use crate::registry::{EngineBounds, Registry};
 use crate::store::Store;
 use anyhow::{bail, Context};
 use std::future::Future;
@@ -42,11 +44,21 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         let log = Service::invocation_store(config)?;
         let recorder = recorder(config, log.clone());
+        // The embedded store's file, opened once: the registry's, and the durable queue's
+        // when no Redis is configured.
+        let store = Store::open(config.store_path())?;
+        let registry = Registry::new(
+            Arc::new(EmbeddedRegistry::new(store.clone())),
+            EngineBounds {
+                max_memory_bytes: config.engine.max_memory_bytes(),
+                epoch_tick: config.engine.epoch_tick(),
+            },
+        );
         let (queue, worker) = if listeners.asynchronous.is_empty() {
             (None, None)
         } else if config.delivery_redis().is_none() {
             // The embedded store: this process owns its queue and runs its worker.
-            let embedded = EmbeddedDelivery::new(Store::open(config.store_path())?);
+            let embedded = EmbeddedDelivery::new(store);
             embedded.recover().await?;
             let queue: Arc<dyn DeliveryQueue> = Arc::new(embedded);
             let routes = listeners.asynchronous.clone();
@@ -93,6 +105,7 @@ impl Service {
             enqueuer,
             deliveries,
             operator_token: config.server.operator_token.clone(),
+            registry,
             max_body_bytes: config.server.max_body_bytes,
         };
         Ok(Service {

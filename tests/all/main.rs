@@ -32,4 +32,5 @@ mod sandbox;
 mod serve;
 mod servers;
 mod smtp;
+mod tenants;
 mod worker;

@@ -18,9 +18,18 @@ pub(crate) enum ApiError {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// Ingestion needs the operator token.
-    #[error("this route needs the operator token: send `Authorization: Bearer <[server] operator_token>`")]
+    /// No token where one is needed, or a token that is not (or no longer) valid.
+    #[error("send `Authorization: Bearer <token>`: the operator token ([server] operator_token), or on a tenant's routes a live API token of an enabled tenant")]
     Unauthorized,
+    /// A valid token that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource exists already, or changed under the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` named another revision.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// No such listener, input or record: the message says which exist.
     #[error("{0}")]
     NotFound(String),
@@ -35,6 +44,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

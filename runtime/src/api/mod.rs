@@ -8,6 +8,7 @@
 //! - `deliveries.rs`: dead letters, pending retries and rejected entries, for operators.
 //! - `invocations.rs`: `GET /v1/invocations`, the invocation log, for operators.
 //! - `metrics.rs`: `GET /metrics` (Prometheus text), on `serve` and on `worker`.
+//! - `tenants.rs`: tenants and their API tokens, for the operator; `GET /v1/whoami`.
 //! - `error.rs`: [`ApiError`], the one error type.
 
 mod deliveries;
@@ -15,6 +16,7 @@ mod error;
 mod events;
 mod invocations;
 mod metrics;
+mod tenants;
 
 pub(crate) use deliveries::Deliveries;
 use error::ApiError;
@@ -24,11 +26,12 @@ use crate::config::Secret;
 use crate::delivery::Enqueuer;
 use crate::dispatch::Dispatcher;
 use crate::invocations::InvocationStore;
+use crate::registry::{same_bytes, Caller, Registry};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
@@ -41,8 +44,10 @@ pub(crate) struct AppState {
     pub(crate) enqueuer: Option<Enqueuer>,
     /// The same queue's records, for operators.
     pub(crate) deliveries: Option<Deliveries>,
-    /// Required on ingestion when set.
+    /// Required on the operator's routes when set.
     pub(crate) operator_token: Option<Secret>,
+    /// Tenants and their tokens.
+    pub(crate) registry: Registry,
     /// Largest body any route accepts.
     pub(crate) max_body_bytes: usize,
     /// What `GET /metrics` reads.
@@ -74,12 +79,31 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/inputs/{input}/rejected",
             get(deliveries::list_rejected).delete(deliveries::purge_rejected),
         )
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/v1/tenants/{tenant}",
+            get(tenants::show)
+                .patch(tenants::update)
+                .delete(tenants::delete),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tokens",
+            post(tenants::issue_token).get(tenants::tokens),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tokens/{prefix}",
+            delete(tenants::revoke_token),
+        )
+        .route_layer(axum::middleware::from_fn(require_operator));
+    let identified = Router::new()
+        .merge(guarded)
+        .route("/v1/whoami", get(tenants::whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            require_token,
+            identify,
         ));
     Router::new()
-        .merge(guarded)
+        .merge(identified)
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -113,37 +137,64 @@ async fn limit_body(
     Ok(next.run(request).await)
 }
 
-async fn require_token(
+/// Finds who is calling and hands it to the handlers as a [`Caller`]: the operator token,
+/// a tenant's live token, or no token at all where no operator token is configured
+/// (loopback only: `[server]` refuses another address without one). Anything else: 401.
+async fn identify(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    check_token(state.operator_token.as_ref(), &request)?;
+    let given = bearer(&request).map(str::to_owned);
+    let caller = caller(&state, given).await?;
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
-/// Refuses a request without `Authorization: Bearer <token>` when a token is required.
+/// The token of `Authorization: Bearer <token>`, if any.
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request.headers().get(header::AUTHORIZATION)?;
+    value.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+async fn caller(state: &AppState, given: Option<String>) -> Result<Caller, ApiError> {
+    let operator = state.operator_token.as_ref();
+    let Some(given) = given else {
+        return match operator {
+            None => Ok(Caller::Operator),
+            Some(_) => Err(ApiError::Unauthorized),
+        };
+    };
+    if operator.is_some_and(|t| same_bytes(given.as_bytes(), t.expose().as_bytes())) {
+        return Ok(Caller::Operator);
+    }
+    let now = tenants::now_ms();
+    match state.registry.authenticate(&given, now).await? {
+        Some(tenant) => Ok(tenant),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Refuses a tenant on the operator's routes.
+async fn require_operator(request: Request, next: Next) -> Result<Response, ApiError> {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Operator) => Ok(next.run(request).await),
+        Some(Caller::Tenant { id, .. }) => Err(ApiError::Forbidden(format!(
+            "this route is the operator's: tenant `{id}`'s token cannot use it"
+        ))),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Refuses a request without `Authorization: Bearer <token>` when a token is required
+/// (`GET /metrics` off loopback).
 fn check_token(token: Option<&Secret>, request: &Request) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Ok(());
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| same_secret(g.as_bytes(), token.expose().as_bytes())) {
+    let given = bearer(request);
+    if !given.is_some_and(|g| same_bytes(g.as_bytes(), token.expose().as_bytes())) {
         return Err(ApiError::Unauthorized);
     }
     Ok(())
-}
-
-/// Compares without stopping at the first difference, so timing does not tell how much of
-/// a guessed token was right.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    let differences = given
-        .iter()
-        .zip(expected)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    given.len() == expected.len() && differences == 0
 }

@@ -13,11 +13,12 @@
 //! - `embedded_queue.rs`: queue pushes into the embedded store when no Redis is configured
 //!   ([`EmbeddedQueue`]).
 //! - `embedded_delivery.rs`: the delivery queue in the embedded store; `embedded_invocations.rs`:
-//!   the invocation log there.
+//!   the invocation log there; `embedded_registry.rs`: the registry's tenants and tokens.
 
 mod embedded_delivery;
 mod embedded_invocations;
 mod embedded_queue;
+mod embedded_registry;
 mod mail;
 mod redis;
 mod redis_delivery;
@@ -25,6 +26,7 @@ mod redis_invocations;
 
 pub(crate) use embedded_delivery::EmbeddedDelivery;
 pub use embedded_queue::EmbeddedQueue;
+pub(crate) use embedded_registry::EmbeddedRegistry;
 pub use mail::{OutboxBackend, SmtpBackend, SmtpConfigError};
 pub use redis::{RedisQueue, RedisSetupError};
 pub use redis_delivery::RedisDelivery;

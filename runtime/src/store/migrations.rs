@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// The migrations, in order. Version 1: the embedded queues. Version 2: the durable
 /// queue of async deliveries (`deliveries.rs`). Version 3: the invocation log
-/// (`invocations.rs`).
+/// (`invocations.rs`). Version 4: the registry (`registry.rs`).
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: queues. `id` orders items: a pop takes the smallest id of its queue (FIFO, as a
     // `BRPOP` consumer sees an `LPUSH`ed list). AUTOINCREMENT never reuses an id, so an
@@ -77,6 +77,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX invocations_by_listener ON invocations (listener, seq);
      CREATE INDEX invocations_by_event ON invocations (event_id);
      CREATE INDEX invocations_by_time ON invocations (at_ms);",
+    // 4: the registry (`registry.rs`): tenants keyed by id, with the revision a write
+    // compares; API tokens keyed by their prefix, found by tenant too. Records are the
+    // versioned JSON of `registry::{Tenant, ApiToken}`.
+    "CREATE TABLE registry_tenants (
+         id TEXT PRIMARY KEY,
+         revision INTEGER NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE TABLE registry_tokens (
+         prefix TEXT PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX registry_tokens_by_tenant ON registry_tokens (tenant, created_ms);",
 ];
 
 /// The schema version this build ends at.

@@ -11,11 +11,13 @@
 //! - `queue.rs`: the queues that take pushes when no Redis is configured.
 //! - `deliveries.rs`: the durable queue of async deliveries when no Redis is configured.
 //! - `invocations.rs`: the invocation log when no Redis is configured.
+//! - `registry.rs`: the registry's tenants and tokens.
 
 mod deliveries;
 mod invocations;
 mod migrations;
 mod queue;
+mod registry;
 
 pub(crate) use deliveries::{PendingRow, StoreSettlement};
 pub(crate) use invocations::InvocationFilter;
