@@ -2,6 +2,7 @@
 //! it. A listener's failure is a verdict, not an error; the durable queue being
 //! unreachable is [`ApiError::Unavailable`].
 
+use crate::registry::RegistryError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,18 +25,16 @@ pub(crate) enum ApiError {
     /// A valid token that may not do this.
     #[error("{0}")]
     Forbidden(String),
-    /// The resource exists already, or changed under the request.
-    #[error("{0}")]
-    Conflict(String),
-    /// `If-Match` named another revision.
-    #[error("{0}")]
-    PreconditionFailed(String),
+
     /// No such listener, input or record: the message says which exist.
     #[error("{0}")]
     NotFound(String),
     /// The durable queue did not answer (Redis down): try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// The registry refused (no such tenant, a stale revision, a bad field) or failed.
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
 }
 
 impl ApiError {
@@ -45,10 +44,17 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Registry(e) => match e {
+                RegistryError::NoTenant(_) | RegistryError::NoToken { .. } => StatusCode::NOT_FOUND,
+                RegistryError::TenantExists(_) | RegistryError::Conflict(_) => StatusCode::CONFLICT,
+                RegistryError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+                RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+                RegistryError::Store(_)
+                | RegistryError::Record { .. }
+                | RegistryError::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 }
@@ -56,6 +62,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if let ApiError::Registry(e) = &self {
+            if status.is_server_error() {
+                tracing::error!(error = %e, "registry: answered {status}");
+            }
+        }
         let body = serde_json::json!({
             "error": status.canonical_reason().unwrap_or("error"),
             "message": self.to_string(),

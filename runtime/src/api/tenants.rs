@@ -14,9 +14,7 @@
 //! And for any caller: `GET /v1/whoami`, who the token says the caller is.
 
 use super::{ApiError, AppState};
-use crate::registry::{
-    ApiToken, Caller, Registry, RegistryError, Tenant, TenantChange, TenantId, TokenScope,
-};
+use crate::registry::{ApiToken, Caller, Registry, Tenant, TenantChange, TenantId, TokenScope};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -66,10 +64,10 @@ fn registry(state: &AppState) -> &Registry {
     &state.registry
 }
 
+/// The tenant a path names: one whose id breaks the rule does not exist.
 fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
-    text.parse().map_err(|e: crate::registry::BadTenantId| {
-        ApiError::NotFound(format!("no tenant `{}` ({e})", e.0))
-    })
+    text.parse()
+        .map_err(|_| ApiError::NotFound(format!("no tenant `{text}`")))
 }
 
 /// A tenant, with its revision as the `ETag`.
@@ -220,23 +218,4 @@ pub(super) async fn whoami(Extension(caller): Extension<Caller>) -> Json<Value> 
             json!({ "caller": "tenant", "tenant": id, "scope": scope, "token": token })
         }
     })
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> ApiError {
-        match e {
-            RegistryError::NoTenant(_) | RegistryError::NoToken { .. } => {
-                ApiError::NotFound(e.to_string())
-            }
-            RegistryError::TenantExists(_) | RegistryError::Conflict(_) => {
-                ApiError::Conflict(e.to_string())
-            }
-            RegistryError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
-            RegistryError::Invalid(_) => ApiError::BadRequest(e.to_string()),
-            RegistryError::Store(_) | RegistryError::Record { .. } | RegistryError::Random(_) => {
-                tracing::error!(error = %e, "registry");
-                ApiError::Unavailable(format!("{e}; try again later"))
-            }
-        }
-    }
 }
