@@ -79,9 +79,9 @@ pub use delivery::{
     FORMAT_VERSION,
 };
 pub use engine::{
-    ArtifactCacheConfig, CallReport, Capabilities, CheckError, CompileStats, ComponentInfo, Engine,
-    EngineConfig, ErrorKind, Listener, ListenerSpec, LoadedComponent, Outcome, OutcomeKind,
-    UnknownOutcome,
+    ArtifactCacheConfig, CallReport, Capabilities, CheckError, CompileChild, CompileError,
+    CompileStats, ComponentInfo, Engine, EngineConfig, ErrorKind, Listener, ListenerSpec,
+    LoadedComponent, Outcome, OutcomeKind, UnknownOutcome,
 };
 pub use event::{
     parse_event, parse_events, parse_value, Action, Change, Delivery, Event, EventError, Incoming,

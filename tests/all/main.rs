@@ -7,6 +7,7 @@
 // A test binary has no public API: `pub` only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod apart;
 mod check;
 mod cli;
 mod cluster;

@@ -49,10 +49,28 @@ enum Command {
     Deliveries(deliveries::DeliveriesCommand),
     /// Print the invocation log (every listener call), newest first, filtered.
     Invocations(invocations::InvocationsArgs),
+    /// Compiles the component on standard input under limits, for `serve` (internal).
+    #[command(hide = true)]
+    CompileChild(CompileChildArgs),
+}
+
+/// Arguments of the internal `compile-child`.
+#[derive(Debug, clap::Args)]
+struct CompileChildArgs {
+    /// CPU time, in seconds.
+    #[arg(long)]
+    cpu_secs: u64,
+    /// Address space, in bytes.
+    #[arg(long)]
+    address_space_bytes: u64,
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Command::CompileChild(args) = &cli.command {
+        // No async runtime: the child compiles and exits.
+        return crate::engine::compile_child_main(args.cpu_secs, args.address_space_bytes);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
@@ -67,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Worker(args) => worker::run(args).await,
             Command::Deliveries(command) => deliveries::run(command).await,
             Command::Invocations(args) => invocations::run(args).await,
+            Command::CompileChild(_) => unreachable!("run before the runtime starts"),
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))

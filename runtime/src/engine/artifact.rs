@@ -155,12 +155,16 @@ impl ArtifactCache {
     /// Writes `component`'s artifact to `path`: a temporary file renamed into place, so a
     /// reader sees a whole file or none.
     pub(crate) fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
-        let artifact = component.serialize()?;
-        let mac = self.mac(&artifact).finalize().into_bytes();
+        self.store_serialized(path, &component.serialize()?)
+    }
+
+    /// Writes an artifact wasmtime serialised (here, or in the compile child) to `path`.
+    pub(crate) fn store_serialized(&self, path: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        let mac = self.mac(artifact).finalize().into_bytes();
         let mut temp = tempfile::NamedTempFile::new_in(&self.dir)?;
         temp.write_all(MAGIC)?;
         temp.write_all(&mac)?;
-        temp.write_all(&artifact)?;
+        temp.write_all(artifact)?;
         temp.persist(path)?;
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! - `deadline.rs`: a call's deadline, checked against the clock at every epoch tick.
 //! - `artifact.rs`: precompiled components on disk, authenticated; the one module of the
 //!   crate allowed `unsafe` (wasmtime's deserialisation).
+//! - `apart.rs`: compiling in a child process under CPU, memory and wall-clock limits.
 //! - `listener.rs`: [`Listener`], a component bound to its configuration, and one call.
 //! - `state.rs`: the store's data and the linker (WASI granting nothing, the capabilities).
 //! - `warm.rs`: instances kept between calls, for listeners that opt in.
@@ -21,6 +22,7 @@
 //! - `convert.rs`: host types to the generated WIT types.
 //! - `outcome.rs`: the one place traps and limits become an [`Outcome`].
 
+mod apart;
 mod artifact;
 mod check;
 mod convert;
@@ -32,6 +34,8 @@ mod proposals;
 mod state;
 mod warm;
 
+pub(crate) use apart::child_main as compile_child_main;
+pub use apart::{CompileChild, CompileError};
 pub use artifact::ArtifactCacheConfig;
 pub use check::{CheckError, ComponentInfo};
 pub use listener::{Capabilities, Listener, ListenerSpec};
@@ -279,6 +283,35 @@ impl Engine {
         Ok(loaded)
     }
 
+    /// [`load_named`](Self::load_named), compiling in `child` (a process under CPU,
+    /// memory and wall-clock limits) when the precompiled cache has no artifact for
+    /// `bytes` yet: the artifact goes into the cache and loads from there, verified.
+    pub async fn load_apart(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        child: &CompileChild,
+    ) -> Result<LoadedComponent, CompileError> {
+        check::reject_non_component(bytes)?;
+        let cache = self
+            .artifacts
+            .as_ref()
+            .ok_or(CompileError::NoArtifactCache)?;
+        let path = cache.path(bytes);
+        if !path.exists() {
+            let artifact = match apart::compile(child, bytes).await {
+                Err(CompileError::Refused(CheckError::Invalid(message))) => {
+                    return Err(CompileError::Refused(refusal(bytes, message)));
+                }
+                compiled => compiled?,
+            };
+            cache
+                .store_serialized(&path, &artifact)
+                .map_err(CompileError::Store)?;
+        }
+        Ok(self.load_named(name, bytes).await?)
+    }
+
     /// Binds a loaded component to a listener's configuration; refuses limits the engine
     /// cannot honour (see [`crate::Limits::check`]).
     pub fn listener(
@@ -315,15 +348,8 @@ impl Engine {
             }
         }
         let progress = Compiling::start(name, bytes.len());
-        let component = Component::new(&self.wasmtime, bytes).map_err(|e| {
-            match proposals::refused_in(bytes) {
-                Some(p) => CheckError::Proposal {
-                    proposal: p.name,
-                    why: p.why,
-                },
-                None => CheckError::Invalid(format!("{e:#}")),
-            }
-        })?;
+        let component =
+            Component::new(&self.wasmtime, bytes).map_err(|e| refusal(bytes, format!("{e:#}")))?;
         self.stats.compiled.fetch_add(1, Ordering::Relaxed);
         drop(progress);
         if let Some((cache, path)) = &cached {
@@ -337,6 +363,18 @@ impl Engine {
 
     fn bind(&self, c: &LoadedComponent, spec: ListenerSpec, caps: Capabilities) -> Listener {
         Listener::new(self.clone(), c.pre.clone(), spec, caps)
+    }
+}
+
+/// Why `bytes` did not compile: the refused proposal it uses, if any, else what wasmtime
+/// said.
+fn refusal(bytes: &[u8], wasmtime_said: String) -> CheckError {
+    match proposals::refused_in(bytes) {
+        Some(p) => CheckError::Proposal {
+            proposal: p.name,
+            why: p.why,
+        },
+        None => CheckError::Invalid(wasmtime_said),
     }
 }
 
@@ -365,6 +403,19 @@ impl std::fmt::Debug for LoadedComponent {
     }
 }
 
+/// What decides the machine code: the proposals, fuel, epochs, table initialisation. The
+/// serving engine and the compile child (`apart.rs`) both start from it, so an artifact
+/// of either loads in the other.
+fn compilation_config() -> Config {
+    let mut config = Config::new();
+    proposals::pin(&mut config);
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .table_lazy_init(!EAGER_TABLE_INIT);
+    config
+}
+
 fn wasmtime_config(c: &EngineConfig) -> Config {
     // Room for the calls in flight and for the idle instances kept for reuse besides.
     let slots = c
@@ -385,13 +436,8 @@ fn wasmtime_config(c: &EngineConfig) -> Config {
         .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
         .decommit_batch_size(DECOMMIT_BATCH_SIZE)
         .pagemap_scan(Enabled::Auto);
-    let mut config = Config::new();
-    proposals::pin(&mut config);
-    config
-        .consume_fuel(true)
-        .epoch_interruption(true)
-        .table_lazy_init(!EAGER_TABLE_INIT)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let mut config = compilation_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
 

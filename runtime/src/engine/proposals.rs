@@ -194,8 +194,15 @@ pub(crate) fn pin(config: &mut Config) {
 }
 
 /// The refused proposal a component that did not compile uses, if that is why: the first
-/// whose acceptance alone makes it valid.
+/// whose acceptance alone makes it valid. None for a component valid as it is (it failed
+/// for another reason, such as memory).
 pub(crate) fn refused_in(bytes: &[u8]) -> Option<&'static Proposal> {
+    if Validator::new_with_features(accepted())
+        .validate_all(bytes)
+        .is_ok()
+    {
+        return None;
+    }
     let refused = PROPOSALS.iter().filter(|p| !p.accepted);
     refused.into_iter().find(|p| {
         let mut validator = Validator::new_with_features(accepted() | p.features);
