@@ -99,8 +99,8 @@ pub use limits::{HostLimit, LimitError, Limits};
 pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 pub use registry::{
     ApiToken, BadBucketPattern, BadTenantId, Caller, EngineBounds, Invalid as RegistryInvalid,
-    Issued, Quotas, Registry, RegistryError, RegistryStore, Tenant, TenantChange, TenantId,
-    TokenScope,
+    Issued, Quotas, Registry, RegistryError, RegistryStore, StoredComponent, Tenant, TenantChange,
+    TenantId, TokenScope,
 };
 pub use service::Service;
 pub use store::{Store, StoreError};

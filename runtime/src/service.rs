@@ -1,7 +1,7 @@
 //! The running service: turns a configuration into the engine, the backends, the listeners
 //! and the HTTP API, and serves until told to stop.
 
-use crate::api::{self, AppState, Deliveries, MetricsSource};
+use crate::api::{self, AppState, Deliveries, MetricsSource, Uploads};
 use crate::backends::{
     EmbeddedDelivery, EmbeddedQueue, EmbeddedRegistry, OutboxBackend, RedisDelivery, RedisQueue,
     SmtpBackend,
@@ -11,7 +11,9 @@ use crate::delivery::{
     AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, SystemClock, Worker, WorkerSettings,
 };
 use crate::dispatch::{Dispatcher, Route};
-use crate::engine::{ArtifactCacheConfig, Capabilities, Engine, EngineConfig, ListenerSpec};
+use crate::engine::{
+    ArtifactCacheConfig, Capabilities, CompileChild, Engine, EngineConfig, ListenerSpec,
+};
 use crate::event::Input;
 use crate::host::{EmailBackend, QueueBackend};
 use crate::invocations::{InvocationSettings, InvocationStore, Recorder};
@@ -54,6 +56,15 @@ impl Service {
                 epoch_tick: config.engine.epoch_tick(),
             },
         );
+        // Uploaded components compile apart and load through the precompiled cache.
+        let uploads = match listeners.engine.config().artifacts {
+            Some(_) => Some(Uploads {
+                engine: listeners.engine.clone(),
+                child: CompileChild::current()
+                    .context("finding the running binary for the compile child")?,
+            }),
+            None => None,
+        };
         let (queue, worker) = if listeners.asynchronous.is_empty() {
             (None, None)
         } else if config.delivery_redis().is_none() {
@@ -106,6 +117,7 @@ impl Service {
             deliveries,
             operator_token: config.server.operator_token.clone(),
             registry,
+            uploads,
             max_body_bytes: config.server.max_body_bytes,
         };
         Ok(Service {

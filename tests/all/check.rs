@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// A component exporting `export` as an instance with functions `funcs` (all `func()`),
 /// and importing `imports` (empty instances).
-fn component(export: &str, funcs: &[&str], imports: &[&str]) -> Vec<u8> {
+pub fn component(export: &str, funcs: &[&str], imports: &[&str]) -> Vec<u8> {
     let imports: String = imports
         .iter()
         .map(|i| format!("(import \"{i}\" (instance))\n"))
@@ -34,8 +34,8 @@ fn check(dir: &Path, name: &str, bytes: &[u8]) -> (i32, String) {
     (out.status.code().unwrap(), text)
 }
 
-const HANDLER: &str = "wasm-listeners:listener/handler@0.1.0";
-const FUNCS: &[&str] = &["handle", "validate-settings"];
+pub const HANDLER: &str = "wasm-listeners:listener/handler@0.1.0";
+pub const FUNCS: &[&str] = &["handle", "validate-settings"];
 
 #[test]
 fn refusals_name_the_problem() {

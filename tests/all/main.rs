@@ -34,4 +34,5 @@ mod serve;
 mod servers;
 mod smtp;
 mod tenants;
+mod uploads;
 mod worker;

@@ -2,7 +2,8 @@
 //! it. A listener's failure is a verdict, not an error; the durable queue being
 //! unreachable is [`ApiError::Unavailable`].
 
-use crate::registry::RegistryError;
+use crate::engine::CompileError;
+use crate::registry::{Invalid, RegistryError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,6 +33,10 @@ pub(crate) enum ApiError {
     /// The durable queue did not answer (Redis down): try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// An uploaded component was refused, went past a limit of compilation, or could not
+    /// be compiled apart.
+    #[error("{0}")]
+    Compile(#[from] CompileError),
     /// The registry refused (no such tenant, a stale revision, a bad field) or failed.
     #[error("{0}")]
     Registry(#[from] RegistryError),
@@ -46,10 +51,25 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Compile(e) => match e {
+                CompileError::Refused(_) => StatusCode::BAD_REQUEST,
+                CompileError::CpuTime { .. } | CompileError::Memory { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                CompileError::WallClock { .. }
+                | CompileError::Spawn { .. }
+                | CompileError::Child { .. }
+                | CompileError::NoArtifactCache
+                | CompileError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
             ApiError::Registry(e) => match e {
                 RegistryError::NoTenant(_) | RegistryError::NoToken { .. } => StatusCode::NOT_FOUND,
                 RegistryError::TenantExists(_) | RegistryError::Conflict(_) => StatusCode::CONFLICT,
                 RegistryError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+                RegistryError::Invalid(Invalid::ComponentTooLarge { .. }) => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                RegistryError::Invalid(Invalid::StoredTooMuch { .. }) => StatusCode::CONFLICT,
                 RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
                 RegistryError::Store(_)
                 | RegistryError::Record { .. }
@@ -62,10 +82,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Registry(e) = &self {
-            if status.is_server_error() {
-                tracing::error!(error = %e, "registry: answered {status}");
-            }
+        if matches!(self, ApiError::Registry(_) | ApiError::Compile(_)) && status.is_server_error()
+        {
+            tracing::error!(error = %self, "answered {status}");
         }
         let body = serde_json::json!({
             "error": status.canonical_reason().unwrap_or("error"),

@@ -11,6 +11,7 @@
 //! - `tenants.rs`: tenants and their API tokens, for the operator; `GET /v1/whoami`.
 //! - `error.rs`: [`ApiError`], the one error type.
 
+mod components;
 mod deliveries;
 mod error;
 mod events;
@@ -18,6 +19,7 @@ mod invocations;
 mod metrics;
 mod tenants;
 
+pub(crate) use components::Uploads;
 pub(crate) use deliveries::Deliveries;
 use error::ApiError;
 pub(crate) use metrics::{metrics_router, MetricsSource};
@@ -48,6 +50,8 @@ pub(crate) struct AppState {
     pub(crate) operator_token: Option<Secret>,
     /// Tenants and their tokens.
     pub(crate) registry: Registry,
+    /// What uploads need; none without the precompiled cache.
+    pub(crate) uploads: Option<Uploads>,
     /// Largest body any route accepts.
     pub(crate) max_body_bytes: usize,
     /// What `GET /metrics` reads.
@@ -102,6 +106,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             identify,
         ));
+    // Uploads read their body up to the tenant's quota, not `max_body_bytes`.
+    let uploads = Router::new()
+        .route(
+            "/v1/tenants/{tenant}/components",
+            post(components::upload).get(components::list),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            identify,
+        ))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state.clone());
     Router::new()
         .merge(identified)
         .route("/healthz", get(healthz))
@@ -111,6 +127,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
+        .merge(uploads)
         .merge(metrics_router(state.metrics.clone()))
 }
 

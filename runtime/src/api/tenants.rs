@@ -65,7 +65,7 @@ fn registry(state: &AppState) -> &Registry {
 }
 
 /// The tenant a path names: one whose id breaks the rule does not exist.
-fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
+pub(super) fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::NotFound(format!("no tenant `{text}`")))
 }

@@ -2,7 +2,7 @@
 //! (`store/registry.rs`), for one process. On Redis, every process shares one registry:
 //! "Tenants 2 of 3".
 
-use crate::registry::{ApiToken, RegistryError, RegistryStore, Tenant, TenantId};
+use crate::registry::{ApiToken, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId};
 use crate::store::Store;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -87,6 +87,27 @@ impl RegistryStore for EmbeddedRegistry {
     async fn tokens(&self, tenant: &TenantId) -> Result<Vec<ApiToken>, RegistryError> {
         let found = self.store.registry_tokens(tenant.to_string()).await?;
         found.iter().map(|text| decode("token", text)).collect()
+    }
+
+    async fn put_component(
+        &self,
+        record: &StoredComponent,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        let json = encode(&format!("component {}", record.digest), record)?;
+        let put = self.store.registry_put_component(
+            record.tenant.to_string(),
+            record.digest.clone(),
+            record.uploaded_ms,
+            json,
+            bytes.to_vec(),
+        );
+        Ok(put.await?)
+    }
+
+    async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError> {
+        let found = self.store.registry_components(tenant.to_string()).await?;
+        found.iter().map(|text| decode("component", text)).collect()
     }
 }
 

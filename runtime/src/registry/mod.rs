@@ -15,9 +15,14 @@
 //! - `mod.rs`: [`Registry`], [`RegistryStore`], [`RegistryError`], [`Caller`].
 //! - `tenant.rs`: [`Tenant`], its id, quotas and bucket scope.
 //! - `token.rs`: API tokens: issue, prefix, hash, check.
+//! - `component.rs`: uploaded components, content-addressed.
 
+mod component;
 mod tenant;
 mod token;
+
+pub use component::StoredComponent;
+pub(crate) use component::{digest, COMPONENT_VERSION};
 
 pub use tenant::{BadBucketPattern, BadTenantId, Quotas, Tenant, TenantChange, TenantId};
 pub use token::{ApiToken, Issued, TokenScope};
@@ -66,6 +71,16 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
 
     /// The tenant's tokens, revoked ones included, newest first.
     async fn tokens(&self, tenant: &TenantId) -> Result<Vec<ApiToken>, RegistryError>;
+
+    /// Keeps a component's bytes (under its digest) and its record for its tenant.
+    async fn put_component(
+        &self,
+        record: &StoredComponent,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError>;
+
+    /// The tenant's components, oldest first.
+    async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError>;
 }
 
 /// Why a registry operation failed: the caller's mistake (each says what to do) or the
@@ -140,6 +155,28 @@ pub enum Invalid {
         field: &'static str,
         /// Its longest.
         max: usize,
+    },
+    /// A component over the tenant's size quota.
+    #[error("the component is {size} bytes, over tenant `{tenant}`'s quota of {quota} (quotas.max_component_bytes): make it smaller, or ask the operator")]
+    ComponentTooLarge {
+        /// Whose.
+        tenant: TenantId,
+        /// Its size.
+        size: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// Keeping the component would take the tenant past its stored-bytes quota.
+    #[error("tenant `{tenant}` keeps {stored} bytes of components; {size} more would pass its quota of {quota} (quotas.max_stored_bytes): delete unused components, or ask the operator")]
+    StoredTooMuch {
+        /// Whose.
+        tenant: TenantId,
+        /// What it keeps.
+        stored: u64,
+        /// The new component's size.
+        size: u64,
+        /// The quota.
+        quota: u64,
     },
     /// A token that would expire before it is issued.
     #[error(
@@ -338,6 +375,59 @@ impl Registry {
             scope: record.scope,
             token: record.prefix,
         }))
+    }
+
+    /// Checks that tenant `id` may keep `size` more bytes of component: its size quota and
+    /// its stored total. Returns the component it already has with `digest`, if any (an
+    /// upload of the same bytes is the same component).
+    pub async fn room_for(
+        &self,
+        id: &TenantId,
+        digest: &str,
+        size: u64,
+    ) -> Result<Option<StoredComponent>, RegistryError> {
+        let tenant = self.tenant(id).await?;
+        let quotas = &tenant.quotas;
+        if size > quotas.max_component_bytes {
+            let (tenant, quota) = (id.clone(), quotas.max_component_bytes);
+            return Err(Invalid::ComponentTooLarge {
+                tenant,
+                size,
+                quota,
+            }
+            .into());
+        }
+        let kept = self.store.components(id).await?;
+        if let Some(same) = kept.iter().find(|c| c.digest == digest) {
+            return Ok(Some(same.clone()));
+        }
+        let stored: u64 = kept.iter().map(|c| c.size).sum();
+        if stored.saturating_add(size) > quotas.max_stored_bytes {
+            let (tenant, quota) = (id.clone(), quotas.max_stored_bytes);
+            return Err(Invalid::StoredTooMuch {
+                tenant,
+                stored,
+                size,
+                quota,
+            }
+            .into());
+        }
+        Ok(None)
+    }
+
+    /// Keeps a checked component for its tenant (after [`Registry::room_for`]).
+    pub async fn add_component(
+        &self,
+        record: &StoredComponent,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        self.store.put_component(record, bytes).await
+    }
+
+    /// Tenant `id`'s components, oldest first.
+    pub async fn components(&self, id: &TenantId) -> Result<Vec<StoredComponent>, RegistryError> {
+        self.tenant(id).await?;
+        self.store.components(id).await
     }
 
     /// Applies `change` to `tenant`, checking every rule.

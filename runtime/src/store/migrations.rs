@@ -78,8 +78,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX invocations_by_event ON invocations (event_id);
      CREATE INDEX invocations_by_time ON invocations (at_ms);",
     // 4: the registry (`registry.rs`): tenants keyed by id, with the revision a write
-    // compares; API tokens keyed by their prefix, found by tenant too. Records are the
-    // versioned JSON of `registry::{Tenant, ApiToken}`.
+    // compares; API tokens keyed by their prefix, found by tenant too; each tenant's
+    // components by digest (their bytes are files: `components/<digest>.wasm`). Records
+    // are the versioned JSON of `registry::{Tenant, ApiToken, StoredComponent}`.
     "CREATE TABLE registry_tenants (
          id TEXT PRIMARY KEY,
          revision INTEGER NOT NULL,
@@ -91,7 +92,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
          created_ms INTEGER NOT NULL,
          record TEXT NOT NULL
      );
-     CREATE INDEX registry_tokens_by_tenant ON registry_tokens (tenant, created_ms);",
+     CREATE INDEX registry_tokens_by_tenant ON registry_tokens (tenant, created_ms);
+     CREATE TABLE registry_components (
+         tenant TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         uploaded_ms INTEGER NOT NULL,
+         record TEXT NOT NULL,
+         PRIMARY KEY (tenant, digest)
+     );",
 ];
 
 /// The schema version this build ends at.

@@ -68,6 +68,14 @@ pub enum StoreError {
         /// The last migration this build knows.
         known: i64,
     },
+    /// A file beside the store (a component's bytes) could not be written.
+    #[error("store {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The blocking task running the statement panicked or was cancelled.
     #[error("store {path}: the task running the statement failed: {source}")]
     Task {

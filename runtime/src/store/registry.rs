@@ -71,6 +71,10 @@ impl Store {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM registry_tokens WHERE tenant = ?1", params![id])?;
+            tx.execute(
+                "DELETE FROM registry_components WHERE tenant = ?1",
+                params![id],
+            )?;
             let deleted = tx.execute("DELETE FROM registry_tenants WHERE id = ?1", params![id])?;
             tx.commit()?;
             Ok(deleted > 0)
@@ -117,6 +121,69 @@ impl Store {
             let mut select = conn.prepare_cached(
                 "SELECT record FROM registry_tokens WHERE tenant = ?1 \
                  ORDER BY created_ms DESC, prefix",
+            )?;
+            let rows = select.query_map(params![tenant], |row| row.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The folder of component files: `components/` beside the store's file.
+    pub(crate) fn components_dir(&self) -> std::path::PathBuf {
+        let parent = self.path().parent().unwrap_or(std::path::Path::new("."));
+        parent.join("components")
+    }
+
+    /// Writes `bytes` as `components/<digest>.wasm` (a temporary file renamed into place:
+    /// a reader sees all of it or nothing), then the tenant's record of it.
+    pub(crate) async fn registry_put_component(
+        &self,
+        tenant: String,
+        digest: String,
+        uploaded_ms: u64,
+        record: String,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let dir = self.components_dir();
+        let path = dir.join(format!("{digest}.wasm"));
+        let file_failed = |source| StoreError::File {
+            path: path.clone(),
+            source,
+        };
+        if !tokio::fs::try_exists(&path).await.map_err(file_failed)? {
+            tokio::fs::create_dir_all(&dir).await.map_err(file_failed)?;
+            let temp = dir.join(format!(".{digest}.{}.tmp", fastrand::u64(..)));
+            let written = tokio::fs::write(&temp, &bytes).await;
+            let renamed = match written {
+                Ok(()) => tokio::fs::rename(&temp, &path).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = renamed {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(file_failed(e));
+            }
+        }
+        let uploaded = i64::try_from(uploaded_ms).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO registry_components (tenant, digest, uploaded_ms, record) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, digest) DO NOTHING",
+            )?
+            .execute(params![tenant, digest, uploaded, record])
+            .map(drop)
+        })
+        .await
+    }
+
+    /// The records of tenant `tenant`'s components, oldest first.
+    pub(crate) async fn registry_components(
+        &self,
+        tenant: String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(move |conn| {
+            let mut select = conn.prepare_cached(
+                "SELECT record FROM registry_components WHERE tenant = ?1 \
+                 ORDER BY uploaded_ms, digest",
             )?;
             let rows = select.query_map(params![tenant], |row| row.get(0))?;
             rows.collect()
