@@ -236,6 +236,55 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Each limit as `(name, value)`, durations in ms: every one is looser the larger it is.
+    fn fields(&self) -> [(&'static str, u64); 12] {
+        let n = |v: usize| v as u64;
+        [
+            ("fuel", self.fuel),
+            ("memory_bytes", self.memory_bytes),
+            (
+                "deadline_ms",
+                u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
+            ),
+            ("fuel_yield_interval", self.fuel_yield_interval),
+            ("log_capture_bytes", n(self.log_capture_bytes)),
+            ("max_objects_bytes", n(self.max_objects_bytes)),
+            ("log_capture_lines", n(self.log_capture_lines)),
+            ("max_queue_pushes", u64::from(self.max_queue_pushes)),
+            ("max_queue_bytes", n(self.max_queue_bytes)),
+            ("hostcall_bytes", n(self.hostcall_bytes)),
+            ("max_handles", n(self.max_handles)),
+            ("max_random_bytes", self.max_random_bytes),
+        ]
+    }
+
+    /// The first limit over `ceiling`'s: `(name, value, ceiling)`.
+    pub fn over(&self, ceiling: &Limits) -> Option<(&'static str, u64, u64)> {
+        let pairs = self.fields().into_iter().zip(ceiling.fields());
+        pairs
+            .filter(|((_, mine), (_, most))| mine > most)
+            .map(|((name, mine), (_, most))| (name, mine, most))
+            .next()
+    }
+
+    /// Each limit the smaller of the two: a default that fits under a ceiling.
+    pub fn capped_by(&self, ceiling: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.min(ceiling.fuel),
+            memory_bytes: self.memory_bytes.min(ceiling.memory_bytes),
+            deadline: self.deadline.min(ceiling.deadline),
+            fuel_yield_interval: self.fuel_yield_interval.min(ceiling.fuel_yield_interval),
+            log_capture_bytes: self.log_capture_bytes.min(ceiling.log_capture_bytes),
+            max_objects_bytes: self.max_objects_bytes.min(ceiling.max_objects_bytes),
+            log_capture_lines: self.log_capture_lines.min(ceiling.log_capture_lines),
+            max_queue_pushes: self.max_queue_pushes.min(ceiling.max_queue_pushes),
+            max_queue_bytes: self.max_queue_bytes.min(ceiling.max_queue_bytes),
+            hostcall_bytes: self.hostcall_bytes.min(ceiling.hostcall_bytes),
+            max_handles: self.max_handles.min(ceiling.max_handles),
+            max_random_bytes: self.max_random_bytes.min(ceiling.max_random_bytes),
+        }
+    }
+
     /// Checks the limits against an engine whose pool slots hold `max_memory_bytes` and
     /// whose epoch advances every `epoch_tick`: every limit wasmtime or the engine would
     /// refuse, or silently ignore, is an error here.
@@ -315,6 +364,25 @@ mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_over_its_ceiling_is_named_and_defaults_cap_under_it() {
+        let ceiling = Limits {
+            fuel: 100,
+            deadline: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        assert_eq!(Limits::default().over(&Limits::default()), None);
+        let capped = Limits::default().capped_by(&ceiling);
+        assert_eq!((capped.fuel, capped.deadline), (100, Duration::from_millis(50)));
+        assert_eq!(capped.over(&ceiling), None);
+        assert_eq!(capped.memory_bytes, Limits::default().memory_bytes);
+        let slow = Limits {
+            deadline: Duration::from_millis(51),
+            ..capped
+        };
+        assert_eq!(slow.over(&ceiling), Some(("deadline_ms", 51, 50)));
+    }
 
     #[test]
     fn zero_limits_and_memory_over_the_maximum_are_refused_by_name() {

@@ -139,7 +139,7 @@ impl EmailPolicy {
 }
 
 /// One layer of a queue policy: queue names, exact or as a prefix ending in `*`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueRules {
     /// Names this layer allows: `events` (exactly), `tenant-a.*` (prefix), `*` (any).

@@ -60,6 +60,7 @@ impl Service {
         let uploads = match listeners.engine.config().artifacts {
             Some(_) => Some(Uploads {
                 engine: listeners.engine.clone(),
+                components_dir: store.components_dir(),
                 child: CompileChild::current()
                     .context("finding the running binary for the compile child")?,
             }),

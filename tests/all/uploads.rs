@@ -234,3 +234,262 @@ fn wasm_listeners_digest(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// `PUT` with an `If-Match` header.
+async fn put_if_match(
+    serve: &Serve,
+    path: &str,
+    token: &str,
+    revision: u64,
+    body: &Value,
+) -> (u16, Value) {
+    let headers = vec![
+        ("Authorization".to_owned(), format!("Bearer {token}")),
+        ("If-Match".to_owned(), format!("\"{revision}\"")),
+    ];
+    let (address, path, body) = (
+        serve.address,
+        path.to_owned(),
+        serde_json::to_vec(body).unwrap(),
+    );
+    let (status, text) =
+        tokio::task::spawn_blocking(move || exchange(address, "PUT", &path, &headers, &body))
+            .await
+            .unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let quotas = json!({"max_listeners": 2, "versions_kept": 2, "limits": {"fuel": 50_000_000}});
+    let body = json!({"id": "acme", "quotas": quotas});
+    assert_eq!(serve.operator("POST", "/v1/tenants", body).await.0, 201);
+    assert_eq!(
+        serve
+            .operator("POST", "/v1/tenants", json!({"id": "beta"}))
+            .await
+            .0,
+        201
+    );
+    let (deploy, reader) = (
+        serve.token("acme", "deploy").await,
+        serve.token("acme", "read-only").await,
+    );
+    let other = serve.token("beta", "deploy").await;
+    let send_email = std::fs::read(helpers::guest("send-email")).unwrap();
+    let (status, uploaded) = serve
+        .call(
+            "POST",
+            "/v1/tenants/acme/components",
+            Some(&deploy),
+            send_email,
+        )
+        .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let digest = uploaded["digest"].as_str().unwrap().to_owned();
+    let definition = |recipients: &str| {
+        json!({
+            "component": digest,
+            "settings": {"from": "kinto@example.com", "recipients": recipients},
+            "secret_settings": ["recipients"],
+        })
+    };
+    let put = |name: &str, token: &str, body: Value| {
+        let (serve, path, token) = (
+            &serve,
+            format!("/v1/tenants/acme/listeners/{name}"),
+            token.to_owned(),
+        );
+        async move {
+            serve
+                .call(
+                    "PUT",
+                    &path,
+                    Some(&token),
+                    serde_json::to_vec(&body).unwrap(),
+                )
+                .await
+        }
+    };
+    let path = "/v1/tenants/acme/listeners/mail";
+
+    let (status, created) = put("mail", &deploy, definition("ops@example.com")).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["active"].as_u64(), created["revision"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let shown = &created["active_version"]["definition"];
+    assert_eq!(shown["settings"]["recipients"], "<redacted>", "{created}");
+    assert_eq!(shown["settings"]["from"], "kinto@example.com");
+    assert_eq!(shown["mode"], "async");
+    assert_eq!(
+        shown["limits"]["fuel"], 50_000_000,
+        "the default, capped by the ceiling"
+    );
+    assert!(
+        !created.to_string().contains("ops@example.com"),
+        "a secret is never answered: {created}"
+    );
+
+    // Each refusal names its problem, before any version is made.
+    let mut no_recipients = definition("x");
+    no_recipients["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("recipients");
+    let mut sync = definition("ops@example.com");
+    sync["mode"] = json!("sync");
+    let mut greedy = definition("ops@example.com");
+    greedy["limits"] = json!({"fuel": 60_000_000});
+    let mut unknown = definition("ops@example.com");
+    unknown["component"] = json!("0".repeat(64));
+    for (what, body, says) in [
+        (
+            "settings the component refuses",
+            no_recipients,
+            "validate-settings",
+        ),
+        ("sync without the grant", sync, "sync"),
+        ("limits over the ceiling", greedy, "limits.fuel = 60000000"),
+        ("a component not uploaded", unknown, "upload it first"),
+    ] {
+        let (status, answer) = put("mail", &deploy, body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(message(&answer).contains(says), "{what}: {answer}");
+    }
+    let (status, answer) = put("Mail!", &deploy, definition("x@example.com")).await;
+    assert_eq!(status, 400, "{answer}");
+
+    let (status, second) =
+        put_if_match(&serve, path, &deploy, 1, &definition("dev@example.com")).await;
+    assert_eq!(
+        (status, second["active"].as_u64()),
+        (200, Some(2)),
+        "{second}"
+    );
+    let (status, stale) =
+        put_if_match(&serve, path, &deploy, 1, &definition("x@example.com")).await;
+    assert_eq!(status, 412, "{stale}");
+    assert!(message(&stale).contains("revision 2, not 1"), "{stale}");
+
+    let rollback = serde_json::to_vec(&json!({"version": 1})).unwrap();
+    let (status, rolled) = serve
+        .call(
+            "POST",
+            &format!("{path}/rollback"),
+            Some(&deploy),
+            rollback.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(
+        (
+            rolled["active"].as_u64(),
+            rolled["active_version"]["rollback_of"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    let (_, versions) = serve
+        .call(
+            "GET",
+            &format!("{path}/versions"),
+            Some(&reader),
+            Vec::new(),
+        )
+        .await;
+    let numbers: Vec<u64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [3, 2], "two versions kept, the oldest dropped");
+    let (status, gone) = serve
+        .call("POST", &format!("{path}/rollback"), Some(&deploy), rollback)
+        .await;
+    assert_eq!(status, 404, "version 1 is no longer kept: {gone}");
+    assert!(message(&gone).contains("kept: [2, 3]"), "{gone}");
+
+    let (status, paused) = serve
+        .call("POST", &format!("{path}/pause"), Some(&deploy), Vec::new())
+        .await;
+    assert_eq!((status, &paused["paused"]), (200, &json!(true)), "{paused}");
+    let (_, resumed) = serve
+        .call("POST", &format!("{path}/resume"), Some(&deploy), Vec::new())
+        .await;
+    assert_eq!(resumed["paused"], false);
+
+    // Read-only reads, never writes; another tenant sees nothing.
+    assert_eq!(
+        serve.call("GET", path, Some(&reader), Vec::new()).await.0,
+        200
+    );
+    assert_eq!(
+        put("mail", &reader, definition("x@example.com")).await.0,
+        403
+    );
+    assert_eq!(
+        serve
+            .call("POST", &format!("{path}/pause"), Some(&reader), Vec::new())
+            .await
+            .0,
+        403
+    );
+    for (method, route) in [
+        ("GET", path.to_owned()),
+        ("POST", format!("{path}/pause")),
+        ("DELETE", path.to_owned()),
+    ] {
+        let (status, body) = serve.call(method, &route, Some(&other), Vec::new()).await;
+        assert_eq!(status, 404, "{method} {route}: {body}");
+    }
+    assert_eq!(
+        put("mail", &other, definition("x@example.com")).await.0,
+        404
+    );
+
+    // The quota of listeners; deletion frees a place.
+    assert_eq!(
+        put("second", &deploy, definition("a@example.com")).await.0,
+        201
+    );
+    let (status, over) = put("third", &deploy, definition("a@example.com")).await;
+    assert_eq!(status, 400, "{over}");
+    assert!(message(&over).contains("max_listeners"), "{over}");
+    assert_eq!(
+        serve
+            .call("DELETE", path, Some(&deploy), Vec::new())
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        serve.call("GET", path, Some(&deploy), Vec::new()).await.0,
+        404
+    );
+    assert_eq!(
+        put("third", &deploy, definition("a@example.com")).await.0,
+        201
+    );
+    let (_, listed) = serve
+        .call(
+            "GET",
+            "/v1/tenants/acme/listeners",
+            Some(&reader),
+            Vec::new(),
+        )
+        .await;
+    let names: Vec<&str> = listed["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["second", "third"]);
+}

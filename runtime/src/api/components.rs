@@ -30,6 +30,8 @@ pub(crate) struct Uploads {
     pub(crate) engine: Engine,
     /// Where and under which limits components compile.
     pub(crate) child: CompileChild,
+    /// Where the components' bytes are (`<digest>.wasm`).
+    pub(crate) components_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,7 +131,7 @@ pub(super) async fn upload(
 }
 
 /// Checks and compiles `bytes` apart: what the check found.
-async fn load(
+pub(super) async fn load(
     engine: &Engine,
     child: &CompileChild,
     digest: &str,

@@ -63,7 +63,12 @@ impl ApiError {
                 | CompileError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::Registry(e) => match e {
-                RegistryError::NoTenant(_) | RegistryError::NoToken { .. } => StatusCode::NOT_FOUND,
+                RegistryError::NoTenant(_)
+                | RegistryError::NoToken { .. }
+                | RegistryError::NoListener { .. }
+                | RegistryError::NoVersion { .. } => StatusCode::NOT_FOUND,
+                RegistryError::ListenerStale { .. } => StatusCode::PRECONDITION_FAILED,
+                RegistryError::ListenerConflict { .. } => StatusCode::CONFLICT,
                 RegistryError::TenantExists(_) | RegistryError::Conflict(_) => StatusCode::CONFLICT,
                 RegistryError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
                 RegistryError::Invalid(Invalid::ComponentTooLarge { .. }) => {

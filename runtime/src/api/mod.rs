@@ -9,6 +9,8 @@
 //! - `invocations.rs`: `GET /v1/invocations`, the invocation log, for operators.
 //! - `metrics.rs`: `GET /metrics` (Prometheus text), on `serve` and on `worker`.
 //! - `tenants.rs`: tenants and their API tokens, for the operator; `GET /v1/whoami`.
+//! - `components.rs`: a tenant's uploaded components.
+//! - `listeners.rs`: a tenant's listeners and their versions.
 //! - `error.rs`: [`ApiError`], the one error type.
 
 mod components;
@@ -16,6 +18,7 @@ mod deliveries;
 mod error;
 mod events;
 mod invocations;
+mod listeners;
 mod metrics;
 mod tenants;
 
@@ -99,8 +102,33 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             delete(tenants::revoke_token),
         )
         .route_layer(axum::middleware::from_fn(require_operator));
+    let tenants_own = Router::new()
+        .route("/v1/tenants/{tenant}/listeners", get(listeners::list))
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}",
+            get(listeners::show)
+                .put(listeners::put)
+                .delete(listeners::delete),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/versions",
+            get(listeners::versions),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/rollback",
+            post(listeners::rollback),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/pause",
+            post(listeners::pause),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/resume",
+            post(listeners::resume),
+        );
     let identified = Router::new()
         .merge(guarded)
+        .merge(tenants_own)
         .route("/v1/whoami", get(tenants::whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -81,7 +81,7 @@ fn with_etag(status: StatusCode, tenant: &Tenant) -> Response {
 }
 
 /// The revision an `If-Match` header names: `"3"` or `3`.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

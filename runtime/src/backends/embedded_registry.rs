@@ -2,7 +2,9 @@
 //! (`store/registry.rs`), for one process. On Redis, every process shares one registry:
 //! "Tenants 2 of 3".
 
-use crate::registry::{ApiToken, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId};
+use crate::registry::{
+    ApiToken, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId, TenantListener,
+};
 use crate::store::Store;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -108,6 +110,49 @@ impl RegistryStore for EmbeddedRegistry {
     async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError> {
         let found = self.store.registry_components(tenant.to_string()).await?;
         found.iter().map(|text| decode("component", text)).collect()
+    }
+
+    async fn listener(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<TenantListener>, RegistryError> {
+        let key = format!("listener {tenant}/{name}");
+        let found = self
+            .store
+            .registry_listener(tenant.to_string(), name.to_owned());
+        found.await?.map(|text| decode(&key, &text)).transpose()
+    }
+
+    async fn listeners(&self, tenant: &TenantId) -> Result<Vec<TenantListener>, RegistryError> {
+        let found = self.store.registry_listeners(tenant.to_string()).await?;
+        found.iter().map(|text| decode("listener", text)).collect()
+    }
+
+    async fn put_listener(
+        &self,
+        listener: &TenantListener,
+        expected: Option<u64>,
+    ) -> Result<(), RegistryError> {
+        let record = encode(&format!("listener {}", listener.qualified_name()), listener)?;
+        let (tenant, name) = (listener.tenant.to_string(), listener.name.clone());
+        let put =
+            self.store
+                .registry_put_listener(tenant, name, listener.revision, record, expected);
+        match put.await? {
+            true => Ok(()),
+            false => Err(RegistryError::ListenerConflict {
+                tenant: listener.tenant.clone(),
+                name: listener.name.clone(),
+            }),
+        }
+    }
+
+    async fn delete_listener(&self, tenant: &TenantId, name: &str) -> Result<bool, RegistryError> {
+        let deleted = self
+            .store
+            .registry_delete_listener(tenant.to_string(), name.to_owned());
+        Ok(deleted.await?)
     }
 }
 

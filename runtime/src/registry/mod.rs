@@ -16,10 +16,14 @@
 //! - `tenant.rs`: [`Tenant`], its id, quotas and bucket scope.
 //! - `token.rs`: API tokens: issue, prefix, hash, check.
 //! - `component.rs`: uploaded components, content-addressed.
+//! - `listener.rs`: a tenant's listeners and their versions.
 
 mod component;
+mod listener;
 mod tenant;
 mod token;
+
+pub use listener::{ListenerDefinition, ListenerVersion, TenantListener, REDACTED};
 
 pub use component::StoredComponent;
 pub(crate) use component::{digest, COMPONENT_VERSION};
@@ -81,6 +85,27 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
 
     /// The tenant's components, oldest first.
     async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError>;
+
+    /// The tenant's listener `name`, if it exists.
+    async fn listener(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<TenantListener>, RegistryError>;
+
+    /// The tenant's listeners, in name order.
+    async fn listeners(&self, tenant: &TenantId) -> Result<Vec<TenantListener>, RegistryError>;
+
+    /// Writes `listener` if the stored one is at revision `expected` (`None`: if there is
+    /// none); else [`RegistryError::ListenerConflict`].
+    async fn put_listener(
+        &self,
+        listener: &TenantListener,
+        expected: Option<u64>,
+    ) -> Result<(), RegistryError>;
+
+    /// Deletes the tenant's listener `name`; whether it existed.
+    async fn delete_listener(&self, tenant: &TenantId, name: &str) -> Result<bool, RegistryError>;
 }
 
 /// Why a registry operation failed: the caller's mistake (each says what to do) or the
@@ -114,6 +139,48 @@ pub enum RegistryError {
     /// Another change of the same tenant won the race.
     #[error("tenant `{0}` changed while this change was made: read it again and retry")]
     Conflict(TenantId),
+    /// The tenant has no listener of this name.
+    #[error("tenant `{tenant}` has no listener `{name}`")]
+    NoListener {
+        /// The tenant.
+        tenant: TenantId,
+        /// The name asked for.
+        name: String,
+    },
+    /// The listener has no (kept) version of this number.
+    #[error("listener `{tenant}/{name}` has no version {version} (kept: {kept:?})")]
+    NoVersion {
+        /// The tenant.
+        tenant: TenantId,
+        /// The listener.
+        name: String,
+        /// The version asked for.
+        version: u32,
+        /// The versions kept.
+        kept: Vec<u32>,
+    },
+    /// `If-Match` named another revision of the listener than the stored one.
+    #[error("listener `{tenant}/{name}` is at revision {current}, not {expected}: read it again and reapply the change")]
+    ListenerStale {
+        /// The tenant.
+        tenant: TenantId,
+        /// The listener.
+        name: String,
+        /// The revision the change was made against.
+        expected: u64,
+        /// The stored revision.
+        current: u64,
+    },
+    /// Another change of the same listener won the race.
+    #[error(
+        "listener `{tenant}/{name}` changed while this change was made: read it again and retry"
+    )]
+    ListenerConflict {
+        /// The tenant.
+        tenant: TenantId,
+        /// The listener.
+        name: String,
+    },
     /// A field breaks a rule.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -178,6 +245,38 @@ pub enum Invalid {
         /// The quota.
         quota: u64,
     },
+    /// A listener name against the rule.
+    #[error("`{0}` is not a listener name: use 1 to 64 of a-z, 0-9, `-` and `_`, starting with a letter")]
+    ListenerName(String),
+    /// A definition naming a component the tenant has not uploaded.
+    #[error("component {0} is not one of the tenant's: upload it first (POST /v1/tenants/{{tenant}}/components)")]
+    UnknownComponent(String),
+    /// A sync listener of a tenant not granted sync.
+    #[error("tenant `{0}` may not register sync listeners (they run inside Kinto's requests): use mode \"async\", or ask the operator for quotas.sync_allowed")]
+    SyncNotGranted(TenantId),
+    /// One listener more than the quota.
+    #[error("tenant `{tenant}` has {max} listeners, its quota (quotas.max_listeners): delete one, or ask the operator")]
+    TooManyListeners {
+        /// The tenant.
+        tenant: TenantId,
+        /// The quota.
+        max: u32,
+    },
+    /// A per-call limit over the tenant's ceiling.
+    #[error("limits.{limit} = {value} is over tenant `{tenant}`'s ceiling of {ceiling} (quotas.limits.{limit}): lower it, or ask the operator")]
+    OverCeiling {
+        /// The tenant.
+        tenant: TenantId,
+        /// Which limit.
+        limit: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// The ceiling.
+        ceiling: u64,
+    },
+    /// An action Kinto does not have.
+    #[error("actions: `{0}` is not an action: use create, update or delete")]
+    BadAction(String),
     /// A token that would expire before it is issued.
     #[error(
         "expires_ms {expires_ms} is not after now ({now_ms}): give a time in the future, or none"
@@ -430,6 +529,177 @@ impl Registry {
         self.store.components(id).await
     }
 
+    /// Checks `definition` for tenant `id`'s listener `name` against every rule the
+    /// registry knows (the name, the component, sync, the ceilings, the actions) and fills
+    /// in the limits it omits. The component's own `validate-settings` is the caller's to
+    /// run (it needs the engine) before [`Registry::put_listener`].
+    pub async fn check_definition(
+        &self,
+        id: &TenantId,
+        name: &str,
+        mut definition: ListenerDefinition,
+    ) -> Result<ListenerDefinition, RegistryError> {
+        if !listener::is_listener_name(name) {
+            return Err(Invalid::ListenerName(name.to_owned()).into());
+        }
+        let tenant = self.tenant(id).await?;
+        let components = self.store.components(id).await?;
+        if !components.iter().any(|c| c.digest == definition.component) {
+            return Err(Invalid::UnknownComponent(definition.component).into());
+        }
+        if definition.mode == crate::config::Mode::Sync && !tenant.quotas.sync_allowed {
+            return Err(Invalid::SyncNotGranted(id.clone()).into());
+        }
+        for action in &definition.actions {
+            if action.parse::<crate::event::Action>().is_err() {
+                return Err(Invalid::BadAction(action.clone()).into());
+            }
+        }
+        let ceiling = &tenant.quotas.limits;
+        let limits = match &definition.limits {
+            Some(limits) => limits.clone(),
+            None => crate::limits::Limits::default().capped_by(ceiling),
+        };
+        if let Some((limit, value, ceiling)) = limits.over(ceiling) {
+            let tenant = id.clone();
+            return Err(Invalid::OverCeiling {
+                tenant,
+                limit,
+                value,
+                ceiling,
+            }
+            .into());
+        }
+        let bounds = self.bounds;
+        let checked = limits.check(bounds.max_memory_bytes, bounds.epoch_tick);
+        checked.map_err(Invalid::Limits)?;
+        definition.limits = Some(limits);
+        Ok(definition)
+    }
+
+    /// Makes `definition` (checked) the next version of tenant `id`'s listener `name` and
+    /// activates it; creates the listener if it is new (within the tenant's quota).
+    /// Whether it was created.
+    pub async fn put_listener(
+        &self,
+        id: &TenantId,
+        name: &str,
+        definition: ListenerDefinition,
+        if_match: Option<u64>,
+        by: String,
+        now_ms: u64,
+    ) -> Result<(TenantListener, bool), RegistryError> {
+        let tenant = self.tenant(id).await?;
+        let found = self.store.listener(id, name).await?;
+        let created = found.is_none();
+        let mut listener = match found {
+            Some(l) => l,
+            None => {
+                let count = self.store.listeners(id).await?.len();
+                let max = tenant.quotas.max_listeners;
+                if count >= usize::try_from(max).unwrap_or(usize::MAX) {
+                    let tenant = id.clone();
+                    return Err(Invalid::TooManyListeners { tenant, max }.into());
+                }
+                TenantListener {
+                    v: listener::LISTENER_VERSION,
+                    tenant: id.clone(),
+                    name: name.to_owned(),
+                    active: 0,
+                    paused: false,
+                    revision: 0,
+                    versions: Vec::new(),
+                }
+            }
+        };
+        let expected = (!created).then_some(listener.revision);
+        check_revision(&listener, if_match)?;
+        let kept = tenant.quotas.versions_kept;
+        listener.push(definition, now_ms, by, None, kept);
+        listener.revision += 1;
+        self.store.put_listener(&listener, expected).await?;
+        Ok((listener, created))
+    }
+
+    /// Tenant `id`'s listener `name`.
+    pub async fn listener(
+        &self,
+        id: &TenantId,
+        name: &str,
+    ) -> Result<TenantListener, RegistryError> {
+        self.tenant(id).await?;
+        let found = self.store.listener(id, name).await?;
+        found.ok_or_else(|| RegistryError::NoListener {
+            tenant: id.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Tenant `id`'s listeners, in name order.
+    pub async fn listeners(&self, id: &TenantId) -> Result<Vec<TenantListener>, RegistryError> {
+        self.tenant(id).await?;
+        self.store.listeners(id).await
+    }
+
+    /// Activates version `version`'s definition again, as a new version.
+    pub async fn rollback(
+        &self,
+        id: &TenantId,
+        name: &str,
+        version: u32,
+        if_match: Option<u64>,
+        by: String,
+        now_ms: u64,
+    ) -> Result<TenantListener, RegistryError> {
+        let tenant = self.tenant(id).await?;
+        let mut listener = self.listener(id, name).await?;
+        check_revision(&listener, if_match)?;
+        let Some(earlier) = listener.versions.iter().find(|v| v.number == version) else {
+            return Err(RegistryError::NoVersion {
+                tenant: id.clone(),
+                name: name.to_owned(),
+                version,
+                kept: listener.versions.iter().map(|v| v.number).collect(),
+            });
+        };
+        let definition = earlier.definition.clone();
+        let expected = Some(listener.revision);
+        let kept = tenant.quotas.versions_kept;
+        listener.push(definition, now_ms, by, Some(version), kept);
+        listener.revision += 1;
+        self.store.put_listener(&listener, expected).await?;
+        Ok(listener)
+    }
+
+    /// Pauses or resumes tenant `id`'s listener `name`.
+    pub async fn set_paused(
+        &self,
+        id: &TenantId,
+        name: &str,
+        paused: bool,
+    ) -> Result<TenantListener, RegistryError> {
+        let mut listener = self.listener(id, name).await?;
+        if listener.paused != paused {
+            let expected = Some(listener.revision);
+            listener.paused = paused;
+            listener.revision += 1;
+            self.store.put_listener(&listener, expected).await?;
+        }
+        Ok(listener)
+    }
+
+    /// Deletes tenant `id`'s listener `name` and its versions.
+    pub async fn delete_listener(&self, id: &TenantId, name: &str) -> Result<(), RegistryError> {
+        self.tenant(id).await?;
+        match self.store.delete_listener(id, name).await? {
+            true => Ok(()),
+            false => Err(RegistryError::NoListener {
+                tenant: id.clone(),
+                name: name.to_owned(),
+            }),
+        }
+    }
+
     /// Applies `change` to `tenant`, checking every rule.
     fn apply(&self, tenant: &mut Tenant, change: TenantChange) -> Result<(), Invalid> {
         if let Some(name) = change.name {
@@ -466,5 +736,18 @@ fn too_long(field: &'static str, text: &str, max: usize) -> Result<(), Invalid> 
     match text.chars().count() > max {
         true => Err(Invalid::TooLong { field, max }),
         false => Ok(()),
+    }
+}
+
+/// Refuses a change made against another revision than `listener`'s.
+fn check_revision(listener: &TenantListener, if_match: Option<u64>) -> Result<(), RegistryError> {
+    match if_match.filter(|e| *e != listener.revision) {
+        Some(expected) => Err(RegistryError::ListenerStale {
+            tenant: listener.tenant.clone(),
+            name: listener.name.clone(),
+            expected,
+            current: listener.revision,
+        }),
+        None => Ok(()),
     }
 }

@@ -79,7 +79,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX invocations_by_time ON invocations (at_ms);",
     // 4: the registry (`registry.rs`): tenants keyed by id, with the revision a write
     // compares; API tokens keyed by their prefix, found by tenant too; each tenant's
-    // components by digest (their bytes are files: `components/<digest>.wasm`). Records
+    // listeners by name, with the revision a write compares (their versions are in the
+    // record); each tenant's components by digest (their bytes are files: `components/<digest>.wasm`). Records
     // are the versioned JSON of `registry::{Tenant, ApiToken, StoredComponent}`.
     "CREATE TABLE registry_tenants (
          id TEXT PRIMARY KEY,
@@ -99,6 +100,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
          uploaded_ms INTEGER NOT NULL,
          record TEXT NOT NULL,
          PRIMARY KEY (tenant, digest)
+     );
+     CREATE TABLE registry_listeners (
+         tenant TEXT NOT NULL,
+         name TEXT NOT NULL,
+         revision INTEGER NOT NULL,
+         record TEXT NOT NULL,
+         PRIMARY KEY (tenant, name)
      );",
 ];
 

@@ -70,11 +70,14 @@ impl Store {
     pub(crate) async fn registry_delete_tenant(&self, id: String) -> Result<bool, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute("DELETE FROM registry_tokens WHERE tenant = ?1", params![id])?;
-            tx.execute(
-                "DELETE FROM registry_components WHERE tenant = ?1",
-                params![id],
-            )?;
+            for table in [
+                "registry_tokens",
+                "registry_components",
+                "registry_listeners",
+            ] {
+                let sql = format!("DELETE FROM {table} WHERE tenant = ?1");
+                tx.execute(&sql, params![id])?;
+            }
             let deleted = tx.execute("DELETE FROM registry_tenants WHERE id = ?1", params![id])?;
             tx.commit()?;
             Ok(deleted > 0)
@@ -187,6 +190,88 @@ impl Store {
             )?;
             let rows = select.query_map(params![tenant], |row| row.get(0))?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// The record of tenant `tenant`'s listener `name`.
+    pub(crate) async fn registry_listener(
+        &self,
+        tenant: String,
+        name: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "SELECT record FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
+            )?
+            .query_row(params![tenant, name], |row| row.get(0))
+            .optional()
+        })
+        .await
+    }
+
+    /// The records of tenant `tenant`'s listeners, in name order.
+    pub(crate) async fn registry_listeners(
+        &self,
+        tenant: String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(move |conn| {
+            let mut select = conn.prepare_cached(
+                "SELECT record FROM registry_listeners WHERE tenant = ?1 ORDER BY name",
+            )?;
+            let rows = select.query_map(params![tenant], |row| row.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Writes a listener if its stored revision is `expected` (`None`: if it is absent);
+    /// whether it was written.
+    pub(crate) async fn registry_put_listener(
+        &self,
+        tenant: String,
+        name: String,
+        revision: u64,
+        record: String,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT revision FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
+                )?
+                .query_row(params![tenant, name], |row| row.get(0))
+                .optional()?;
+            let stored = stored.map(|r| u64::try_from(r).unwrap_or_default());
+            if stored != expected {
+                return Ok(false);
+            }
+            let revision = i64::try_from(revision).unwrap_or(i64::MAX);
+            tx.prepare_cached(
+                "INSERT INTO registry_listeners (tenant, name, revision, record) \
+                 VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (tenant, name) DO UPDATE SET revision = ?3, record = ?4",
+            )?
+            .execute(params![tenant, name, revision, record])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Deletes tenant `tenant`'s listener `name`; whether it existed.
+    pub(crate) async fn registry_delete_listener(
+        &self,
+        tenant: String,
+        name: String,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let deleted = conn.execute(
+                "DELETE FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
+                params![tenant, name],
+            )?;
+            Ok(deleted > 0)
         })
         .await
     }
