@@ -374,7 +374,10 @@ mod tests {
         };
         assert_eq!(Limits::default().over(&Limits::default()), None);
         let capped = Limits::default().capped_by(&ceiling);
-        assert_eq!((capped.fuel, capped.deadline), (100, Duration::from_millis(50)));
+        assert_eq!(
+            (capped.fuel, capped.deadline),
+            (100, Duration::from_millis(50))
+        );
         assert_eq!(capped.over(&ceiling), None);
         assert_eq!(capped.memory_bytes, Limits::default().memory_bytes);
         let slow = Limits {

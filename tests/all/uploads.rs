@@ -492,4 +492,39 @@ async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_te
         .map(|l| l["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["second", "third"]);
+
+    // Deleting the tenant deletes its listeners, versions and component records: a tenant
+    // made again with the same id starts empty.
+    assert_eq!(
+        serve
+            .operator("DELETE", "/v1/tenants/acme", json!({}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        serve
+            .operator("POST", "/v1/tenants", json!({"id": "acme"}))
+            .await
+            .0,
+        201
+    );
+    let (_, listed) = serve
+        .call(
+            "GET",
+            "/v1/tenants/acme/listeners",
+            Some(OPERATOR),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(listed["listeners"], json!([]), "{listed}");
+    let (_, kept) = serve
+        .call(
+            "GET",
+            "/v1/tenants/acme/components",
+            Some(OPERATOR),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(kept["components"], json!([]), "{kept}");
 }

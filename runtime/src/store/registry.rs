@@ -44,24 +44,15 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<bool, StoreError> {
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (id, revision, record) = row;
-            let stored: Option<i64> = tx
-                .prepare_cached("SELECT revision FROM registry_tenants WHERE id = ?1")?
-                .query_row(params![id], |row| row.get(0))
-                .optional()?;
-            let stored = stored.map(|r| u64::try_from(r).unwrap_or_default());
-            if stored != expected {
-                return Ok(false);
-            }
-            let revision = i64::try_from(revision).unwrap_or(i64::MAX);
-            tx.prepare_cached(
+            put_if_revision(
+                conn,
+                "SELECT revision FROM registry_tenants WHERE id = ?1",
                 "INSERT INTO registry_tenants (id, revision, record) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (id) DO UPDATE SET revision = ?2, record = ?3",
-            )?
-            .execute(params![id, revision, record])?;
-            tx.commit()?;
-            Ok(true)
+                &[&id],
+                (revision, &record, expected),
+            )
         })
         .await
     }
@@ -120,14 +111,11 @@ impl Store {
 
     /// The records of tenant `tenant`'s tokens, newest first.
     pub(crate) async fn registry_tokens(&self, tenant: String) -> Result<Vec<String>, StoreError> {
-        self.run(move |conn| {
-            let mut select = conn.prepare_cached(
-                "SELECT record FROM registry_tokens WHERE tenant = ?1 \
+        self.tenant_records(
+            "SELECT record FROM registry_tokens WHERE tenant = ?1 \
                  ORDER BY created_ms DESC, prefix",
-            )?;
-            let rows = select.query_map(params![tenant], |row| row.get(0))?;
-            rows.collect()
-        })
+            tenant,
+        )
         .await
     }
 
@@ -183,14 +171,11 @@ impl Store {
         &self,
         tenant: String,
     ) -> Result<Vec<String>, StoreError> {
-        self.run(move |conn| {
-            let mut select = conn.prepare_cached(
-                "SELECT record FROM registry_components WHERE tenant = ?1 \
+        self.tenant_records(
+            "SELECT record FROM registry_components WHERE tenant = ?1 \
                  ORDER BY uploaded_ms, digest",
-            )?;
-            let rows = select.query_map(params![tenant], |row| row.get(0))?;
-            rows.collect()
-        })
+            tenant,
+        )
         .await
     }
 
@@ -215,13 +200,10 @@ impl Store {
         &self,
         tenant: String,
     ) -> Result<Vec<String>, StoreError> {
-        self.run(move |conn| {
-            let mut select = conn.prepare_cached(
-                "SELECT record FROM registry_listeners WHERE tenant = ?1 ORDER BY name",
-            )?;
-            let rows = select.query_map(params![tenant], |row| row.get(0))?;
-            rows.collect()
-        })
+        self.tenant_records(
+            "SELECT record FROM registry_listeners WHERE tenant = ?1 ORDER BY name",
+            tenant,
+        )
         .await
     }
 
@@ -236,26 +218,15 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<bool, StoreError> {
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT revision FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
-                )?
-                .query_row(params![tenant, name], |row| row.get(0))
-                .optional()?;
-            let stored = stored.map(|r| u64::try_from(r).unwrap_or_default());
-            if stored != expected {
-                return Ok(false);
-            }
-            let revision = i64::try_from(revision).unwrap_or(i64::MAX);
-            tx.prepare_cached(
+            put_if_revision(
+                conn,
+                "SELECT revision FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
                 "INSERT INTO registry_listeners (tenant, name, revision, record) \
                  VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (tenant, name) DO UPDATE SET revision = ?3, record = ?4",
-            )?
-            .execute(params![tenant, name, revision, record])?;
-            tx.commit()?;
-            Ok(true)
+                &[&tenant, &name],
+                (revision, &record, expected),
+            )
         })
         .await
     }
@@ -275,4 +246,45 @@ impl Store {
         })
         .await
     }
+
+    /// The records `sql` selects for `tenant` (its `?1`), in its order.
+    async fn tenant_records(
+        &self,
+        sql: &'static str,
+        tenant: String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(move |conn| {
+            let mut select = conn.prepare_cached(sql)?;
+            let rows = select.query_map(params![tenant], |row| row.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+/// In one write transaction: writes a record with `upsert` (the `key` values, then the
+/// revision and the record) if `select` (by the `key` values) finds the revision
+/// `expected` (`None`: no row). Whether it wrote.
+fn put_if_revision(
+    conn: &mut rusqlite::Connection,
+    select: &str,
+    upsert: &str,
+    key: &[&dyn rusqlite::ToSql],
+    (revision, record, expected): (u64, &str, Option<u64>),
+) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored: Option<i64> = tx
+        .prepare_cached(select)?
+        .query_row(key, |row| row.get(0))
+        .optional()?;
+    if stored.map(|r| u64::try_from(r).unwrap_or_default()) != expected {
+        return Ok(false);
+    }
+    let revision = i64::try_from(revision).unwrap_or(i64::MAX);
+    let mut values: Vec<&dyn rusqlite::ToSql> = key.to_vec();
+    values.push(&revision);
+    values.push(&record);
+    tx.prepare_cached(upsert)?.execute(values.as_slice())?;
+    tx.commit()?;
+    Ok(true)
 }
