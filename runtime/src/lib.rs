@@ -98,9 +98,10 @@ pub use invocations::{
 pub use limits::{HostLimit, LimitError, Limits};
 pub use policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
 pub use registry::{
-    ApiToken, BadBucketPattern, BadTenantId, Caller, EngineBounds, Invalid as RegistryInvalid,
-    Issued, ListenerDefinition, ListenerVersion, Quotas, Registry, RegistryError, RegistryStore,
-    StoredComponent, Tenant, TenantChange, TenantId, TenantListener, TokenScope, REDACTED,
+    ApiToken, AuditEntry, BadBucketPattern, BadTenantId, Caller, EngineBounds,
+    Invalid as RegistryInvalid, Issued, ListenerDefinition, ListenerVersion, Quotas, Registry,
+    RegistryError, RegistryStore, StoredComponent, Tenant, TenantChange, TenantId, TenantListener,
+    TokenScope, REDACTED,
 };
 pub use service::Service;
 pub use store::{Store, StoreError};

@@ -527,4 +527,59 @@ async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_te
         )
         .await;
     assert_eq!(kept["components"], json!([]), "{kept}");
+
+    // The audit log kept every change, newest first, with who made it, and no secret.
+    let (status, audit) = serve
+        .call(
+            "GET",
+            "/v1/tenants/acme/audit?limit=100",
+            Some(OPERATOR),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.create",
+            "tenant.delete",
+            "listener.put",
+            "listener.delete",
+            "listener.put",
+            "listener.resume",
+            "listener.pause",
+            "listener.rollback",
+            "listener.put",
+            "listener.put",
+            "component.upload",
+            "token.issue",
+            "token.issue",
+            "tenant.create",
+        ],
+        "{audit}"
+    );
+    let deploy_prefix = &deploy[4..16];
+    let put = &entries[entries.len() - 5];
+    assert_eq!(
+        (put["who"].as_str(), put["target"].as_str()),
+        (
+            Some(format!("token {deploy_prefix}").as_str()),
+            Some("mail")
+        )
+    );
+    assert_eq!(put["detail"]["version"], 1);
+    assert_eq!(entries[0]["who"], "operator");
+    assert!(
+        !audit.to_string().contains("ops@example.com"),
+        "no secret in the log: {audit}"
+    );
+    let (status, _) = serve
+        .call("GET", "/v1/tenants/acme/audit", Some(&other), Vec::new())
+        .await;
+    assert_eq!(status, 404, "another tenant reads nothing");
 }

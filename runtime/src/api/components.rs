@@ -127,6 +127,16 @@ pub(super) async fn upload(
         return Ok((StatusCode::OK, Json(view(&record))));
     }
     state.registry.add_component(&record, &bytes).await?;
+    let detail = json!({ "size": size });
+    super::audit(
+        &state,
+        &caller,
+        &record.tenant,
+        "component.upload",
+        &record.digest,
+        detail,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 

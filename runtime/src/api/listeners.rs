@@ -35,14 +35,6 @@ pub(super) struct Rollback {
     version: u32,
 }
 
-/// Who made a change, for the version's record.
-fn by(caller: &Caller) -> String {
-    match caller {
-        Caller::Operator => "operator".into(),
-        Caller::Tenant { token, .. } => format!("token {token}"),
-    }
-}
-
 fn version_view(v: &ListenerVersion) -> Value {
     json!({
         "number": v.number,
@@ -134,10 +126,17 @@ pub(super) async fn put(
         .check_definition(&id, &name, definition)
         .await?;
     validate_settings(&state, &id, &name, &definition).await?;
-    let put = state
-        .registry
-        .put_listener(&id, &name, definition, expected, by(&caller), now_ms());
+    let put = state.registry.put_listener(
+        &id,
+        &name,
+        definition,
+        expected,
+        super::who(&caller),
+        now_ms(),
+    );
     let (listener, created) = put.await?;
+    let detail = json!({ "version": listener.active, "component": listener.active_version().map(|v| &v.definition.component) });
+    super::audit(&state, &caller, &id, "listener.put", &name, detail).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -201,10 +200,12 @@ pub(super) async fn rollback(
             &name,
             rollback.version,
             expected,
-            by(&caller),
+            super::who(&caller),
             now_ms(),
         )
         .await?;
+    let detail = json!({ "version": listener.active, "rollback_of": rollback.version });
+    super::audit(&state, &caller, &id, "listener.rollback", &name, detail).await;
     Ok(answer(StatusCode::OK, &listener))
 }
 
@@ -218,6 +219,12 @@ async fn set_paused(
     let id = tenant_id(tenant)?;
     allow(caller, &id, TokenScope::Deploy)?;
     let listener = state.registry.set_paused(&id, name, paused).await?;
+    let action = if paused {
+        "listener.pause"
+    } else {
+        "listener.resume"
+    };
+    super::audit(state, caller, &id, action, name, json!({})).await;
     Ok(answer(StatusCode::OK, &listener))
 }
 
@@ -245,5 +252,6 @@ pub(super) async fn delete(
     let id = tenant_id(&tenant)?;
     allow(&caller, &id, TokenScope::Deploy)?;
     state.registry.delete_listener(&id, &name).await?;
+    super::audit(&state, &caller, &id, "listener.delete", &name, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

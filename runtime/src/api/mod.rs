@@ -31,7 +31,7 @@ use crate::config::Secret;
 use crate::delivery::Enqueuer;
 use crate::dispatch::Dispatcher;
 use crate::invocations::InvocationStore;
-use crate::registry::{same_bytes, Caller, Registry};
+use crate::registry::{same_bytes, AuditEntry, Caller, Registry, TenantId};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -125,7 +125,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/tenants/{tenant}/listeners/{name}/resume",
             post(listeners::resume),
-        );
+        )
+        .route("/v1/tenants/{tenant}/audit", get(tenants::audit));
     let identified = Router::new()
         .merge(guarded)
         .merge(tenants_own)
@@ -242,4 +243,36 @@ fn check_token(token: Option<&Secret>, request: &Request) -> Result<(), ApiError
         return Err(ApiError::Unauthorized);
     }
     Ok(())
+}
+
+/// Who `caller` is, in records: `operator`, or `token <prefix>`.
+fn who(caller: &Caller) -> String {
+    match caller {
+        Caller::Operator => "operator".into(),
+        Caller::Tenant { token, .. } => format!("token {token}"),
+    }
+}
+
+/// Appends to the audit log what `caller` did to `tenant`'s `target`. The change stands if
+/// the log cannot be written: that is logged.
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantId,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) {
+    let at = tenants::now_ms();
+    let entry = AuditEntry::new(
+        tenant.clone(),
+        who(caller),
+        action,
+        target.to_owned(),
+        detail,
+        at,
+    );
+    if let Err(e) = state.registry.record(&entry).await {
+        tracing::error!(%tenant, action, target, "the audit log could not be written: {e}");
+    }
 }

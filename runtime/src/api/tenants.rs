@@ -26,6 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Tenants listed by default.
 const DEFAULT_LIMIT: usize = 100;
+/// Who calls these routes (they are the operator's).
+const OPERATOR: Caller = Caller::Operator;
 
 /// A new tenant: its id, and the fields of a [`TenantChange`].
 #[derive(Debug, Deserialize)]
@@ -122,8 +124,18 @@ pub(super) async fn create(
         quotas: create.quotas,
         disabled: create.disabled,
     };
-    let created = registry(&state).create_tenant(id, change, now_ms());
-    Ok(with_etag(StatusCode::CREATED, &created.await?))
+    let created = registry(&state).create_tenant(id, change, now_ms()).await?;
+    let detail = json!({ "revision": created.revision });
+    super::audit(
+        &state,
+        &OPERATOR,
+        &created.id,
+        "tenant.create",
+        created.id.as_str(),
+        detail,
+    )
+    .await;
+    Ok(with_etag(StatusCode::CREATED, &created))
 }
 
 pub(super) async fn list(
@@ -164,15 +176,30 @@ pub(super) async fn update(
     let id = tenant_id(&tenant)?;
     let Json(change) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let expected = if_match(&headers)?;
-    let updated = registry(&state).update_tenant(&id, change, expected, now_ms());
-    Ok(with_etag(StatusCode::OK, &updated.await?))
+    let fields = changed_fields(&change);
+    let updated = registry(&state)
+        .update_tenant(&id, change, expected, now_ms())
+        .await?;
+    let detail = json!({ "revision": updated.revision, "fields": fields });
+    super::audit(&state, &OPERATOR, &id, "tenant.update", id.as_str(), detail).await;
+    Ok(with_etag(StatusCode::OK, &updated))
 }
 
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    registry(&state).delete_tenant(&tenant_id(&tenant)?).await?;
+    let id = tenant_id(&tenant)?;
+    registry(&state).delete_tenant(&id).await?;
+    super::audit(
+        &state,
+        &OPERATOR,
+        &id,
+        "tenant.delete",
+        id.as_str(),
+        json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,7 +213,18 @@ pub(super) async fn issue_token(
     let issued = registry(&state)
         .issue_token(&id, new.scope, new.label, new.expires_ms, now_ms())
         .await?;
-    let mut answer = token_view(&issued.record);
+    let record = &issued.record;
+    let detail = json!({ "scope": record.scope, "expires_ms": record.expires_ms });
+    super::audit(
+        &state,
+        &OPERATOR,
+        &id,
+        "token.issue",
+        &record.prefix,
+        detail,
+    )
+    .await;
+    let mut answer = token_view(record);
     answer["token"] = json!(issued.token);
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -208,6 +246,7 @@ pub(super) async fn revoke_token(
     let revoked = registry(&state)
         .revoke_token(&id, &prefix, now_ms())
         .await?;
+    super::audit(&state, &OPERATOR, &id, "token.revoke", &prefix, json!({})).await;
     Ok(Json(token_view(&revoked)))
 }
 
@@ -218,4 +257,45 @@ pub(super) async fn whoami(Extension(caller): Extension<Caller>) -> Json<Value> 
             json!({ "caller": "tenant", "tenant": id, "scope": scope, "token": token })
         }
     })
+}
+
+/// The fields a change sets, by name (for the audit log: names, not values).
+fn changed_fields(change: &TenantChange) -> Vec<&'static str> {
+    let set = [
+        ("name", change.name.is_some()),
+        ("buckets", change.buckets.is_some()),
+        ("quotas", change.quotas.is_some()),
+        ("disabled", change.disabled.is_some()),
+    ];
+    set.into_iter()
+        .filter(|(_, s)| *s)
+        .map(|(f, _)| f)
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditPage {
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/tenants/{tenant}/audit?before=SEQ&limit=N`: who changed what, newest first
+/// (the tenant's tokens, or the operator; a deleted tenant's history for the operator).
+pub(super) async fn audit(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    Extension(caller): Extension<Caller>,
+    page: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = tenant_id(&tenant)?;
+    super::components::allow(&caller, &id, TokenScope::ReadOnly)?;
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
+    let entries = registry(&state).audit(&id, page.before, limit).await?;
+    let next = entries
+        .last()
+        .map(|e| e.seq)
+        .filter(|_| entries.len() >= limit);
+    Ok(Json(json!({ "entries": entries, "next_before": next })))
 }

@@ -3,7 +3,8 @@
 //! "Tenants 2 of 3".
 
 use crate::registry::{
-    ApiToken, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId, TenantListener,
+    ApiToken, AuditEntry, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId,
+    TenantListener,
 };
 use crate::store::Store;
 use serde::de::DeserializeOwned;
@@ -153,6 +154,32 @@ impl RegistryStore for EmbeddedRegistry {
             .store
             .registry_delete_listener(tenant.to_string(), name.to_owned());
         Ok(deleted.await?)
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), RegistryError> {
+        let record = encode("audit entry", entry)?;
+        let append = self
+            .store
+            .registry_append_audit(entry.tenant.to_string(), record);
+        Ok(append.await?)
+    }
+
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
+        let rows = self
+            .store
+            .registry_audit(tenant.to_string(), before, limit)
+            .await?;
+        let decoded = rows.into_iter().map(|(seq, text)| {
+            let mut entry: AuditEntry = decode("audit entry", &text)?;
+            entry.seq = seq;
+            Ok(entry)
+        });
+        decoded.collect()
     }
 }
 

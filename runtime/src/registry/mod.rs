@@ -17,12 +17,15 @@
 //! - `token.rs`: API tokens: issue, prefix, hash, check.
 //! - `component.rs`: uploaded components, content-addressed.
 //! - `listener.rs`: a tenant's listeners and their versions.
+//! - `audit.rs`: who changed what, and when.
 
+mod audit;
 mod component;
 mod listener;
 mod tenant;
 mod token;
 
+pub use audit::AuditEntry;
 pub use listener::{ListenerDefinition, ListenerVersion, TenantListener, REDACTED};
 
 pub use component::StoredComponent;
@@ -106,6 +109,18 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes the tenant's listener `name`; whether it existed.
     async fn delete_listener(&self, tenant: &TenantId, name: &str) -> Result<bool, RegistryError>;
+
+    /// Appends an entry to the audit log (its `seq` is the store's to give).
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), RegistryError>;
+
+    /// Up to `limit` of the tenant's audit entries older than `before` (all: `None`),
+    /// newest first, with their `seq`.
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, RegistryError>;
 }
 
 /// Why a registry operation failed: the caller's mistake (each says what to do) or the
@@ -698,6 +713,23 @@ impl Registry {
                 name: name.to_owned(),
             }),
         }
+    }
+
+    /// Appends `entry` to the audit log.
+    pub async fn record(&self, entry: &AuditEntry) -> Result<(), RegistryError> {
+        self.store.append_audit(entry).await
+    }
+
+    /// Up to `limit` (at most 1,000) of tenant `id`'s audit entries older than `before`,
+    /// newest first. A deleted tenant's history stays readable by the operator.
+    pub async fn audit(
+        &self,
+        id: &TenantId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
+        let limit = limit.clamp(1, audit::MAX_AUDIT_PAGE);
+        self.store.audit(id, before, limit).await
     }
 
     /// Applies `change` to `tenant`, checking every rule.

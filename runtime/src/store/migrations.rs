@@ -80,7 +80,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4: the registry (`registry.rs`): tenants keyed by id, with the revision a write
     // compares; API tokens keyed by their prefix, found by tenant too; each tenant's
     // listeners by name, with the revision a write compares (their versions are in the
-    // record); each tenant's components by digest (their bytes are files: `components/<digest>.wasm`). Records
+    // record); the audit log, by tenant, kept after the tenant is deleted; each tenant's
+    // components by digest (their bytes are files: `components/<digest>.wasm`). Records
     // are the versioned JSON of `registry::{Tenant, ApiToken, StoredComponent}`.
     "CREATE TABLE registry_tenants (
          id TEXT PRIMARY KEY,
@@ -107,7 +108,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
          revision INTEGER NOT NULL,
          record TEXT NOT NULL,
          PRIMARY KEY (tenant, name)
-     );",
+     );
+     CREATE TABLE registry_audit (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         tenant TEXT NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX registry_audit_by_tenant ON registry_audit (tenant, seq);",
 ];
 
 /// The schema version this build ends at.

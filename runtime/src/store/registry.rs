@@ -247,6 +247,44 @@ impl Store {
         .await
     }
 
+    /// Appends an audit record for `tenant`.
+    pub(crate) async fn registry_append_audit(
+        &self,
+        tenant: String,
+        record: String,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.prepare_cached("INSERT INTO registry_audit (tenant, record) VALUES (?1, ?2)")?
+                .execute(params![tenant, record])
+                .map(drop)
+        })
+        .await
+    }
+
+    /// Up to `limit` of `tenant`'s audit records with a `seq` below `before`, newest
+    /// first: `(seq, record)`.
+    pub(crate) async fn registry_audit(
+        &self,
+        tenant: String,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let mut select = conn.prepare_cached(
+                "SELECT seq, record FROM registry_audit WHERE tenant = ?1 AND seq < ?2 \
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = select.query_map(params![tenant, before, limit], |row| {
+                let seq: i64 = row.get(0)?;
+                Ok((u64::try_from(seq).unwrap_or_default(), row.get(1)?))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// The records `sql` selects for `tenant` (its `?1`), in its order.
     async fn tenant_records(
         &self,
