@@ -318,7 +318,9 @@ async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_te
     };
     let path = "/v1/tenants/acme/listeners/mail";
 
-    let (status, created) = put("mail", &deploy, definition("ops@example.com")).await;
+    let mut own_queue = definition("ops@example.com");
+    own_queue["queue"] = json!({"allowed": ["acme.events", "acme.audit.*"]});
+    let (status, created) = put("mail", &deploy, own_queue).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(
         (created["active"].as_u64(), created["revision"].as_u64()),
@@ -349,6 +351,10 @@ async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_te
     greedy["limits"] = json!({"fuel": 60_000_000});
     let mut unknown = definition("ops@example.com");
     unknown["component"] = json!("0".repeat(64));
+    let mut everywhere = definition("ops@example.com");
+    everywhere["queue"] = json!({"allowed": ["acme.events", "*"]});
+    let mut others = definition("ops@example.com");
+    others["queue"] = json!({"allowed": ["beta.events"]});
     for (what, body, says) in [
         (
             "settings the component refuses",
@@ -358,6 +364,12 @@ async fn listeners_are_versioned_checked_rolled_back_paused_and_kept_to_their_te
         ("sync without the grant", sync, "sync"),
         ("limits over the ceiling", greedy, "limits.fuel = 60000000"),
         ("a component not uploaded", unknown, "upload it first"),
+        (
+            "any queue",
+            everywhere,
+            "`*` is outside tenant `acme`'s queues: name queues starting with `acme.`",
+        ),
+        ("another tenant's queue", others, "`beta.events` is outside"),
     ] {
         let (status, answer) = put("mail", &deploy, body).await;
         assert_eq!(status, 400, "{what}: {answer}");

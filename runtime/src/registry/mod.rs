@@ -289,6 +289,16 @@ pub enum Invalid {
         /// The ceiling.
         ceiling: u64,
     },
+    /// A queue name or pattern outside the tenant's prefix.
+    #[error("queue.allowed: `{pattern}` is outside tenant `{tenant}`'s queues: name queues starting with `{prefix}` (quotas.queue_prefix)")]
+    QueueOutsidePrefix {
+        /// The tenant.
+        tenant: TenantId,
+        /// The name or pattern asked for.
+        pattern: String,
+        /// The prefix.
+        prefix: String,
+    },
     /// An action Kinto does not have.
     #[error("actions: `{0}` is not an action: use create, update or delete")]
     BadAction(String),
@@ -564,6 +574,20 @@ impl Registry {
         }
         if definition.mode == crate::config::Mode::Sync && !tenant.quotas.sync_allowed {
             return Err(Invalid::SyncNotGranted(id.clone()).into());
+        }
+        let prefix = tenant.queue_prefix();
+        if let Some(outside) = definition
+            .queue
+            .allowed
+            .iter()
+            .find(|p| !p.starts_with(&prefix))
+        {
+            return Err(Invalid::QueueOutsidePrefix {
+                tenant: id.clone(),
+                pattern: outside.clone(),
+                prefix,
+            }
+            .into());
         }
         for action in &definition.actions {
             if action.parse::<crate::event::Action>().is_err() {

@@ -105,6 +105,9 @@ pub struct Quotas {
     pub email: EmailRules,
     /// Whether the tenant may register sync listeners (they run inside Kinto's requests).
     pub sync_allowed: bool,
+    /// What every queue name its listeners may push to starts with. Absent: the tenant's
+    /// id and a dot (`acme.`); empty: any name (the operator's explicit choice).
+    pub queue_prefix: Option<String>,
 }
 
 impl Default for Quotas {
@@ -120,6 +123,7 @@ impl Default for Quotas {
             emails_per_day: DEFAULT_EMAILS_PER_DAY,
             email: EmailRules::default(),
             sync_allowed: false,
+            queue_prefix: None,
         }
     }
 }
@@ -146,6 +150,14 @@ pub struct Tenant {
     pub created_ms: u64,
     /// When it last changed, ms since the epoch.
     pub updated_ms: u64,
+}
+
+impl Tenant {
+    /// The prefix its listeners' queue names are confined to.
+    pub fn queue_prefix(&self) -> String {
+        let prefix = self.quotas.queue_prefix.as_ref();
+        prefix.map_or_else(|| format!("{}.", self.id), String::clone)
+    }
 }
 
 /// What the operator sends to create a tenant or change one; a missing field keeps its
