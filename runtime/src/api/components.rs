@@ -107,7 +107,14 @@ pub(super) async fn upload(
     // Read as it comes, and no further than the quota.
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| over(quota.saturating_add(1)))?;
+        .map_err(|e| match declared {
+            // Within the declared length (checked above): the body itself failed.
+            Some(_) => {
+                ApiError::BadRequest(format!("the component's bytes could not be read: {e}"))
+            }
+            // No length declared: the stream went past the quota.
+            None => over(quota.saturating_add(1)),
+        })?;
     let size = bytes.len() as u64;
     let digest = digest(&bytes);
     if let Some(same) = state.registry.room_for(&id, &digest, size).await? {
