@@ -1,6 +1,10 @@
 //! The HTTP API: `POST /v1/events` runs the sync listeners while the caller waits and
 //! enqueues committed events for the async ones; the durable queue's records and the
-//! invocation log for operators; `GET /metrics`; `GET /healthz`. No wasmtime type appears here: the API speaks to `dispatch`.
+//! invocation log for operators; tenants and their tokens for operators; each tenant's
+//! components, listener versions and audit log for its own tokens; `GET /metrics`;
+//! `GET /healthz`. Every `/v1` route first finds its [`Caller`] (`identify`). No wasmtime
+//! type appears here: the API speaks to `dispatch`, the `registry` and the engine's
+//! loading.
 //!
 //! # Layout
 //! - `mod.rs`: the router, its state, body limit and token check.
