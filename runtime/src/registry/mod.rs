@@ -1,15 +1,17 @@
-//! The registry: which tenants exist, what they may use, and who they are (their API
-//! tokens). Later: their listeners, at which version, and the components behind them.
+//! The registry: which tenants exist, what they may use, who they are (their API tokens),
+//! their components, their listeners at which version, and who changed what (the audit
+//! log). A listener is registered here without being loaded: running the tenants'
+//! listeners on events is the next step ("Tenants 1 of 3").
 //!
 //! One job, one trait: [`RegistryStore`] keeps the records (the embedded store now,
 //! `backends::embedded_registry`; Redis when every process must see the same registry);
-//! [`Registry`] holds the rules (ids, bucket patterns, quota ceilings, revisions, token
-//! issue and check) over any store. The operator's TOML listeners are not in it: they
-//! are the operator's own, as before.
+//! [`Registry`] holds the rules (ids, bucket patterns, quota ceilings, the queue prefix,
+//! revisions, token issue and check, versions) over any store. The operator's TOML
+//! listeners are not in it: they are the operator's own, as before.
 //!
 //! Records are versioned JSON (`v`), as the durable queue's and the invocation log's, so
-//! that a store is a map from keys to records with a compare-and-set on the tenant's
-//! `revision`: what Redis offers too.
+//! that a store is a map from keys to records with a compare-and-set on a tenant's or a
+//! listener's `revision`: what Redis offers too.
 //!
 //! # Layout
 //! - `mod.rs`: [`Registry`], [`RegistryStore`], [`RegistryError`], [`Caller`].
