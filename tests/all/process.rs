@@ -85,11 +85,10 @@ impl Process {
         } else {
             "ended before announcing"
         };
-        panic!(
-            "{} {why} {marker:?}:\n{}",
-            self.name,
-            Vec::from(state.lines.clone()).join("\n")
-        );
+        let output = Vec::from(state.lines.clone()).join("\n");
+        // Not while holding the lock: `Drop` reads the output too.
+        drop(state);
+        panic!("{} {why} {marker:?}:\n{output}", self.name);
     }
 
     /// Whether the process is still running.
@@ -106,7 +105,8 @@ impl Process {
 
     /// The process's standard error so far (its last lines).
     pub fn output(&self) -> String {
-        let state = self.stderr.0.lock().unwrap();
+        let state = self.stderr.0.lock();
+        let state = state.unwrap_or_else(std::sync::PoisonError::into_inner);
         Vec::from(state.lines.clone()).join("\n")
     }
 }

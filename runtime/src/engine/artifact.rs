@@ -198,19 +198,20 @@ fn read_or_create_key(path: &Path) -> anyhow::Result<[u8; KEY_BYTES]> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(&key)
-                .map_err(|e| anyhow::anyhow!("cannot write the artifact key {shown}: {e}"))?;
-            Ok(key)
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_or_create_key(path),
-        Err(e) => anyhow::bail!("cannot create the artifact key {shown}: {e}"),
+    // Written whole into a temporary file (mode 0600) and only then linked into place
+    // without replacing anything: a process starting beside this one (`serve` and `worker`
+    // on one data folder) reads a whole key or none, never a half-written one.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the artifact key {shown}: {e}"))?;
+    temp.write_all(&key)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| anyhow::anyhow!("cannot write the artifact key {shown}: {e}"))?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => Ok(key),
+        // Another process put its key there first: use theirs.
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read_or_create_key(path),
+        Err(e) => anyhow::bail!("cannot create the artifact key {shown}: {}", e.error),
     }
 }
 
@@ -266,6 +267,24 @@ mod tests {
             cache.load(&engine, &path),
             Err(Refused::Header(_))
         ));
+    }
+
+    /// Processes starting at once on one folder (`serve` and `worker`) all get the one
+    /// whole key: none reads a key file still being written.
+    #[test]
+    fn keys_made_at_once_are_one_whole_key() {
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("compiled.key");
+            let keys: Vec<[u8; KEY_BYTES]> = std::thread::scope(|s| {
+                let makers: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| read_or_create_key(&path).unwrap()))
+                    .collect();
+                makers.into_iter().map(|m| m.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]));
+            assert_eq!(std::fs::read(&path).unwrap(), keys[0]);
+        }
     }
 
     #[test]
