@@ -426,25 +426,43 @@ fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Where a scan of code stands against string literals.
+#[derive(Default)]
+struct Literal {
+    /// Inside a string literal.
+    open: bool,
+    /// Just after a backslash in it.
+    escaped: bool,
+}
+
+impl Literal {
+    /// Whether `c` belongs to a string literal (its quotes included), moving past it.
+    fn takes(&mut self, c: char) -> bool {
+        if !self.open {
+            self.open = c == '"';
+            return self.open;
+        }
+        match c {
+            _ if self.escaped => self.escaped = false,
+            '\\' => self.escaped = true,
+            '"' => self.open = false,
+            _ => {}
+        }
+        true
+    }
+}
+
 /// The end of the group opened just before `start` (the index of its closing bracket), or
 /// of the expression starting at `start` (a `,` or `;` at depth 0, or a closing bracket of
 /// the enclosing group); string literals are skipped.
 fn group_end(code: &str, start: usize, expression: bool) -> usize {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut literal = Literal::default();
     for (i, c) in code[start..].char_indices() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
+        if literal.takes(c) {
             continue;
         }
         match c {
-            '"' => in_string = true,
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' if depth == 0 => return start + i,
             ')' | ']' | '}' => depth -= 1,
@@ -601,22 +619,17 @@ fn from_text(value: &str, param: &str) -> bool {
 /// Whether `format!` arguments name `param`: `{param}` or `{param:..}` in the literal, or
 /// `param` as an argument.
 fn names(args: &str, param: &str) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut literal = Literal::default();
     let mut outside = String::new();
     let mut inside = String::new();
     for c in args.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
+        let was_inside = literal.open;
+        if !literal.takes(c) {
+            outside.push(c);
+        } else if was_inside {
             inside.push(c);
         } else {
-            in_string = c == '"';
-            outside.push(if in_string { ' ' } else { c });
+            outside.push(' ');
         }
     }
     let in_literal =
