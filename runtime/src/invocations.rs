@@ -44,8 +44,11 @@ pub struct Invocation {
     pub at_ms: u64,
     /// The event's id: the same on every attempt.
     pub event_id: String,
-    /// The listener's name.
+    /// The listener's name (`tenant/name` for a tenant's).
     pub listener: String,
+    /// The version that ran, for a tenant's listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
     /// `sync` or `async`.
     pub mode: Mode,
     /// 1 for the first attempt (always 1 for sync calls).
@@ -233,6 +236,7 @@ impl Recorder {
                 at_ms,
                 event_id: delivery.event_id.clone(),
                 listener: r.listener.clone(),
+                version: r.version,
                 mode,
                 attempt: delivery.attempt,
                 part: r.part.index,
@@ -265,6 +269,10 @@ async fn write_loop(
     settings: InvocationSettings,
 ) {
     let mut pruned_at = None::<tokio::time::Instant>;
+    // The configured listeners, and every other one written since the start (tenants'
+    // listeners come and go): each keeps at most `max_per_listener`.
+    let mut listeners: std::collections::BTreeSet<String> =
+        settings.listeners.iter().cloned().collect();
     let mut appended = 0;
     let prune_after = (settings.max_per_listener / 10).max(100);
     let mut batch = Vec::with_capacity(BATCH);
@@ -274,9 +282,8 @@ async fn write_loop(
             pruned_at = Some(tokio::time::Instant::now());
             appended = 0;
             let before = now_ms().saturating_sub(millis(settings.max_age));
-            let pruned = store
-                .prune(before, settings.max_per_listener, &settings.listeners)
-                .await;
+            let names: Vec<String> = listeners.iter().cloned().collect();
+            let pruned = store.prune(before, settings.max_per_listener, &names).await;
             if let Err(e) = pruned {
                 tracing::warn!(error = %e, "invocation log: retention failed; trying again later");
             }
@@ -295,6 +302,11 @@ async fn write_loop(
                     }
                 }
                 appended += batch.len();
+                for record in &batch {
+                    if !listeners.contains(&record.listener) {
+                        listeners.insert(record.listener.clone());
+                    }
+                }
                 if let Err(e) = store.append(&batch).await {
                     tracing::warn!(error = %e, records = batch.len(), "invocation log: records dropped");
                 }
@@ -372,6 +384,7 @@ mod tests {
             at_ms: 1_000,
             event_id: "e".into(),
             listener: "l".into(),
+            version: None,
             mode: Mode::Sync,
             attempt: 1,
             part: 1,

@@ -10,7 +10,7 @@ use crate::config::{Config, ListenerConfig, Mode, Secret};
 use crate::delivery::{
     AsyncRoute, Clock, DeliveryQueue, Enqueuer, RetrySchedule, SystemClock, Worker, WorkerSettings,
 };
-use crate::dispatch::{Dispatcher, Route};
+use crate::dispatch::{Dispatcher, Loader, OperatorRules, Route, TenantRoutes};
 use crate::engine::{
     ArtifactCacheConfig, Capabilities, CompileChild, Engine, EngineConfig, ListenerSpec,
 };
@@ -49,13 +49,7 @@ impl Service {
         // The embedded store's file, opened once: the registry's, and the durable queue's
         // when no Redis is configured.
         let store = Store::open(config.store_path())?;
-        let registry = Registry::new(
-            Arc::new(EmbeddedRegistry::new(store.clone())),
-            EngineBounds {
-                max_memory_bytes: config.engine.max_memory_bytes(),
-                epoch_tick: config.engine.epoch_tick(),
-            },
-        );
+        let registry = registry(config, &store);
         // Uploaded components compile apart and load through the precompiled cache.
         let uploads = match listeners.engine.config().artifacts {
             Some(_) => Some(Uploads {
@@ -66,7 +60,21 @@ impl Service {
             }),
             None => None,
         };
-        let (queue, worker) = if listeners.asynchronous.is_empty() {
+        let tenants = uploads.as_ref().map(|u| {
+            let loader = Loader {
+                engine: u.engine.clone(),
+                child: u.child.clone(),
+                components_dir: u.components_dir.clone(),
+            };
+            let capabilities = listeners.capabilities.clone();
+            TenantRoutes::new(
+                registry.clone(),
+                loader,
+                capabilities,
+                operator_rules(config),
+            )
+        });
+        let (queue, worker) = if listeners.asynchronous.is_empty() && tenants.is_none() {
             (None, None)
         } else if config.delivery_redis().is_none() {
             // The embedded store: this process owns its queue and runs its worker.
@@ -76,7 +84,7 @@ impl Service {
             let routes = listeners.asynchronous.clone();
             let clock = Arc::new(SystemClock);
             let (m, r) = (metrics.clone(), recorder.clone());
-            let w = worker(config, routes, queue.clone(), clock, m, r)?;
+            let w = worker(config, routes, tenants.clone(), queue.clone(), clock, m, r)?;
             (Some(queue), Some(w))
         } else {
             (Some(Service::delivery_queue(config)?), None)
@@ -96,6 +104,7 @@ impl Service {
                 let enqueuer = Enqueuer::new(
                     queue.clone(),
                     takes_runtime.map(|r| r.route.clone()).collect(),
+                    tenants.clone(),
                 );
                 let names = asynchronous
                     .map(|r| r.route.listener.name().to_owned())
@@ -111,7 +120,7 @@ impl Service {
             None => (None, None),
         };
         let state = AppState {
-            dispatcher: Dispatcher::new(listeners.sync, metrics, recorder),
+            dispatcher: Dispatcher::new(listeners.sync, tenants, metrics, recorder),
             invocations: log.map(|log| (log, listener_names(config))),
             metrics: Arc::new(metrics_source),
             enqueuer,
@@ -141,8 +150,31 @@ impl Service {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Worker, MetricsSource)> {
         let listeners = Listeners::set_up(config).await?;
-        let Some(queue) = listeners.queue(config)? else {
-            bail!("no listener is mode = \"async\": the worker has nothing to run");
+        // The tenants' listeners, from the registry beside the configuration's data.
+        let tenants = match listeners.engine.config().artifacts {
+            Some(_) => {
+                let store = Store::open(config.store_path())?;
+                let registry = registry(config, &store);
+                let loader = Loader {
+                    engine: listeners.engine.clone(),
+                    child: CompileChild::current()
+                        .context("finding the running binary for the compile child")?,
+                    components_dir: store.components_dir(),
+                };
+                let capabilities = listeners.capabilities.clone();
+                Some(TenantRoutes::new(
+                    registry,
+                    loader,
+                    capabilities,
+                    operator_rules(config),
+                ))
+            }
+            None => None,
+        };
+        let queue = match listeners.queue(config)? {
+            Some(queue) => queue,
+            None if tenants.is_some() => Service::delivery_queue(config)?,
+            None => bail!("no listener is mode = \"async\" and tenants are off ([engine] precompiled = false): the worker has nothing to run"),
         };
         let metrics = Arc::new(Metrics::new());
         let recorder = recorder(config, Service::invocation_store(config)?);
@@ -153,7 +185,7 @@ impl Service {
             token: None,
         };
         let routes = listeners.asynchronous;
-        let worker = worker(config, routes, queue, clock, metrics, recorder)?;
+        let worker = worker(config, routes, tenants, queue, clock, metrics, recorder)?;
         Ok((worker, source))
     }
 
@@ -234,6 +266,7 @@ impl Service {
 fn worker(
     config: &Config,
     routes: Vec<AsyncRoute>,
+    tenants: Option<TenantRoutes>,
     queue: Arc<dyn DeliveryQueue>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -249,15 +282,23 @@ fn worker(
         max_entry_bytes: d.max_entry_bytes,
         shutdown_grace: Duration::from_millis(d.shutdown_grace_ms),
         max_in_flight: usize::try_from(config.engine.max_instances).unwrap_or(usize::MAX),
+        tenant_schedule: RetrySchedule {
+            pauses: d.retry_schedule.clone(),
+            jitter: d.jitter,
+        },
     };
-    let probe = Worker::new(
+    let with_tenants = |worker: Worker| match &tenants {
+        Some(t) => worker.with_tenants(t.clone()),
+        None => worker,
+    };
+    let probe = with_tenants(Worker::new(
         queue.clone(),
         routes.clone(),
         settings.clone(),
         clock.clone(),
         metrics.clone(),
         Recorder::disabled(),
-    );
+    ));
     let min = probe.min_claim_idle();
     settings.claim_idle = match d.claim_idle_ms.map(Duration::from_millis) {
         Some(set) if set < min => bail!(
@@ -267,9 +308,30 @@ fn worker(
         Some(set) => set,
         None => min,
     };
-    Ok(Worker::new(
+    Ok(with_tenants(Worker::new(
         queue, routes, settings, clock, metrics, recorder,
-    ))
+    )))
+}
+
+/// The registry in `store`, under the engine's bounds.
+fn registry(config: &Config, store: &Store) -> Registry {
+    Registry::new(
+        Arc::new(EmbeddedRegistry::new(store.clone())),
+        EngineBounds {
+            max_memory_bytes: config.engine.max_memory_bytes(),
+            epoch_tick: config.engine.epoch_tick(),
+        },
+    )
+}
+
+/// The operator's rules, the outer layer of every tenant listener's policy.
+fn operator_rules(config: &Config) -> OperatorRules {
+    OperatorRules {
+        email: config.email.ceiling(),
+        default_sender: config.email.default_sender.clone(),
+        queue: config.queue.ceiling(),
+        input_list: config.delivery.kinto_redis_list.clone(),
+    }
 }
 
 /// The recorder writing to `log` with the configuration's retention; one that keeps
@@ -311,6 +373,7 @@ pub(crate) fn off_loopback_token(
 /// Every listener of a configuration, loaded, checked and bound, split by mode.
 struct Listeners {
     engine: Engine,
+    capabilities: Capabilities,
     sync: Vec<Route>,
     asynchronous: Vec<AsyncRoute>,
 }
@@ -321,6 +384,7 @@ impl Listeners {
         let capabilities = capabilities(config)?;
         let mut listeners = Listeners {
             engine: engine.clone(),
+            capabilities: capabilities.clone(),
             sync: Vec::new(),
             asynchronous: Vec::new(),
         };

@@ -14,6 +14,7 @@ fn record(id: u64, at_ms: u64, listener: &str, outcome: OutcomeKind, event_id: &
         at_ms,
         event_id: event_id.into(),
         listener: listener.into(),
+        version: None,
         mode: Mode::Async,
         attempt: 1,
         part: 1,

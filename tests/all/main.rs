@@ -33,6 +33,7 @@ mod sandbox;
 mod serve;
 mod servers;
 mod smtp;
+mod tenant_events;
 mod tenants;
 mod uploads;
 mod worker;

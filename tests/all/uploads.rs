@@ -9,18 +9,24 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
 
-const OPERATOR: &str = "operator-secret";
+pub(crate) const OPERATOR: &str = "operator-secret";
 
-struct Serve {
+/// A `serve` process with an operator token, and calls of its API.
+pub(crate) struct Serve {
     address: SocketAddr,
     _process: Process,
 }
 
 impl Serve {
     fn start(dir: &Path) -> Serve {
+        Serve::start_with(dir, "")
+    }
+
+    /// `serve` with `extra` appended to its configuration.
+    pub(crate) fn start_with(dir: &Path, extra: &str) -> Serve {
         let config = dir.join("wasm-listeners.toml");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\ndata_dir = {:?}\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR}\"\ndata_dir = {:?}\n{extra}",
             dir.join("data").display().to_string()
         );
         std::fs::write(&config, text).unwrap();
@@ -35,7 +41,7 @@ impl Serve {
     }
 
     /// `method path` with `token` as the bearer and `body`; the answer as JSON.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -55,13 +61,13 @@ impl Serve {
         (status, json)
     }
 
-    async fn operator(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn operator(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         let bytes = serde_json::to_vec(&body).unwrap();
         self.call(method, path, Some(OPERATOR), bytes).await
     }
 
     /// A new token of `tenant` with `scope`.
-    async fn token(&self, tenant: &str, scope: &str) -> String {
+    pub(crate) async fn token(&self, tenant: &str, scope: &str) -> String {
         let path = format!("/v1/tenants/{tenant}/tokens");
         let (status, issued) = self.operator("POST", &path, json!({"scope": scope})).await;
         assert_eq!(status, 201, "{issued}");

@@ -9,12 +9,21 @@
 //! - `DELETE /v1/listeners/{listener}/dead-letters[?id=ID]`: purged.
 //! - `GET /v1/listeners/{listener}/pending?max=N`: retries waiting, soonest first.
 //! - `GET /v1/inputs/{input}/rejected?max=N` and `DELETE /v1/inputs/{input}/rejected`.
+//!
+//! A tenant's listener's records, under `/v1/tenants/{t}/listeners/{name}/`: the same
+//! `dead-letters`, `dead-letters/replay` and `pending`, through the tenant's token (reading
+//! with a read-only one; replaying and purging with a deploy one) or the operator's. The
+//! records name the listener `t/name`.
 
+use super::components::allow;
+use super::tenants::tenant_id;
 use super::{ApiError, AppState};
 use crate::delivery::{Clock, DeliveryQueue, QueueError, SystemClock};
 use crate::event::Input;
+use crate::registry::{Caller, TokenScope};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -80,15 +89,7 @@ pub(super) async fn list_dead(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let max = q.max.unwrap_or(DEFAULT_MAX);
-    let (letters, counts) = d
-        .queue
-        .dead_letters(&listener, max)
-        .await
-        .map_err(unavailable)?;
-    Ok(Json(
-        json!({ "dead_letters": letters, "count": counts.count, "dropped": counts.dropped }),
-    ))
+    dead_letters(&d.queue, &listener, q).await
 }
 
 pub(super) async fn replay_listener(
@@ -97,27 +98,7 @@ pub(super) async fn replay_listener(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let id = if body.is_empty() {
-        None
-    } else {
-        let body: ReplayBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the body is {{\"id\": \"<dead letter id>\"}}, or empty for all: {e}"
-            ))
-        })?;
-        body.id
-    };
-    let replayed = d
-        .queue
-        .replay(&listener, id.as_deref(), SystemClock.now_ms())
-        .await
-        .map_err(unavailable)?;
-    if id.is_some() && replayed == 0 {
-        return Err(ApiError::NotFound(format!(
-            "listener `{listener}` has no dead letter with that id"
-        )));
-    }
-    Ok(Json(json!({ "replayed": replayed })))
+    replay(&d.queue, &listener, &body).await
 }
 
 pub(super) async fn replay_all(
@@ -141,12 +122,7 @@ pub(super) async fn purge_dead(
     Query(q): Query<IdQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let purged = d
-        .queue
-        .purge_dead(&listener, q.id.as_deref())
-        .await
-        .map_err(unavailable)?;
-    Ok(Json(json!({ "purged": purged })))
+    purge(&d.queue, &listener, q).await
 }
 
 pub(super) async fn list_pending(
@@ -155,12 +131,120 @@ pub(super) async fn list_pending(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let d = for_listener(&state, &listener)?;
-    let pending = d
-        .queue
-        .pending(&listener, q.max.unwrap_or(DEFAULT_MAX))
+    pending(&d.queue, &listener, q).await
+}
+
+/// The queue and the records' name of tenant `tenant`'s listener `name` (`tenant/name`),
+/// once the caller may act on it with `needs`: another tenant's token gets a 404.
+async fn tenant_listener(
+    state: &AppState,
+    caller: &Caller,
+    (tenant, name): (String, String),
+    needs: TokenScope,
+) -> Result<(Arc<dyn DeliveryQueue>, String), ApiError> {
+    let id = tenant_id(&tenant)?;
+    allow(caller, &id, needs)?;
+    let listener = state.registry.listener(&id, &name).await?;
+    let d = deliveries(state)?;
+    Ok((d.queue.clone(), listener.qualified_name()))
+}
+
+pub(super) async fn tenant_dead(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (queue, listener) = tenant_listener(&state, &caller, path, TokenScope::ReadOnly).await?;
+    dead_letters(&queue, &listener, q).await
+}
+
+pub(super) async fn tenant_replay(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (queue, listener) = tenant_listener(&state, &caller, path, TokenScope::Deploy).await?;
+    replay(&queue, &listener, &body).await
+}
+
+pub(super) async fn tenant_purge(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<IdQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (queue, listener) = tenant_listener(&state, &caller, path, TokenScope::Deploy).await?;
+    purge(&queue, &listener, q).await
+}
+
+pub(super) async fn tenant_pending(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (queue, listener) = tenant_listener(&state, &caller, path, TokenScope::ReadOnly).await?;
+    pending(&queue, &listener, q).await
+}
+
+async fn dead_letters(
+    queue: &Arc<dyn DeliveryQueue>,
+    listener: &str,
+    q: ListQuery,
+) -> Result<Json<Value>, ApiError> {
+    let max = q.max.unwrap_or(DEFAULT_MAX);
+    let found = queue.dead_letters(listener, max).await;
+    let (letters, counts) = found.map_err(unavailable)?;
+    Ok(Json(
+        json!({ "dead_letters": letters, "count": counts.count, "dropped": counts.dropped }),
+    ))
+}
+
+async fn replay(
+    queue: &Arc<dyn DeliveryQueue>,
+    listener: &str,
+    body: &[u8],
+) -> Result<Json<Value>, ApiError> {
+    let id = if body.is_empty() {
+        None
+    } else {
+        let body: ReplayBody = serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body is {{\"id\": \"<dead letter id>\"}}, or empty for all: {e}"
+            ))
+        })?;
+        body.id
+    };
+    let replayed = queue
+        .replay(listener, id.as_deref(), SystemClock.now_ms())
         .await
         .map_err(unavailable)?;
-    Ok(Json(json!({ "pending": pending })))
+    if id.is_some() && replayed == 0 {
+        return Err(ApiError::NotFound(format!(
+            "listener `{listener}` has no dead letter with that id"
+        )));
+    }
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+async fn purge(
+    queue: &Arc<dyn DeliveryQueue>,
+    listener: &str,
+    q: IdQuery,
+) -> Result<Json<Value>, ApiError> {
+    let purged = queue.purge_dead(listener, q.id.as_deref()).await;
+    Ok(Json(json!({ "purged": purged.map_err(unavailable)? })))
+}
+
+async fn pending(
+    queue: &Arc<dyn DeliveryQueue>,
+    listener: &str,
+    q: ListQuery,
+) -> Result<Json<Value>, ApiError> {
+    let pending = queue.pending(listener, q.max.unwrap_or(DEFAULT_MAX)).await;
+    Ok(Json(json!({ "pending": pending.map_err(unavailable)? })))
 }
 
 pub(super) async fn list_rejected(

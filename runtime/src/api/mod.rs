@@ -130,6 +130,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/tenants/{tenant}/listeners/{name}/resume",
             post(listeners::resume),
         )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/dead-letters",
+            get(deliveries::tenant_dead).delete(deliveries::tenant_purge),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/dead-letters/replay",
+            post(deliveries::tenant_replay),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/pending",
+            get(deliveries::tenant_pending),
+        )
         .route("/v1/tenants/{tenant}/audit", get(tenants::audit));
     let identified = Router::new()
         .merge(guarded)

@@ -3,8 +3,8 @@
 //! "Tenants 2 of 3".
 
 use crate::registry::{
-    ApiToken, AuditEntry, RegistryError, RegistryStore, StoredComponent, Tenant, TenantId,
-    TenantListener,
+    ApiToken, AuditEntry, RegistryError, RegistryStore, Snapshot, StoredComponent, Tenant,
+    TenantId, TenantListener,
 };
 use crate::store::Store;
 use serde::de::DeserializeOwned;
@@ -128,6 +128,25 @@ impl RegistryStore for EmbeddedRegistry {
     async fn listeners(&self, tenant: &TenantId) -> Result<Vec<TenantListener>, RegistryError> {
         let found = self.store.registry_listeners(tenant.to_string()).await?;
         found.iter().map(|text| decode("listener", text)).collect()
+    }
+
+    async fn generation(&self) -> Result<u64, RegistryError> {
+        Ok(self.store.registry_generation().await?)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, RegistryError> {
+        let (generation, tenants, listeners) = self.store.registry_snapshot().await?;
+        Ok(Snapshot {
+            generation,
+            tenants: tenants
+                .iter()
+                .map(|text| decode("tenant", text))
+                .collect::<Result<_, _>>()?,
+            listeners: listeners
+                .iter()
+                .map(|text| decode("listener", text))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     async fn put_listener(

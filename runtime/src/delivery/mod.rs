@@ -34,7 +34,8 @@ pub(crate) use worker::AsyncRoute;
 pub(crate) use worker::WorkerSettings;
 pub use worker::{StepReport, Worker};
 
-use crate::dispatch::Route;
+use crate::config::Mode;
+use crate::dispatch::{Route, TenantRoutes};
 use crate::event::{Incoming, Source};
 use std::sync::Arc;
 
@@ -44,11 +45,21 @@ pub(crate) struct Enqueuer {
     queue: Arc<dyn DeliveryQueue>,
     /// The async listeners that take the runtime's input.
     routes: Vec<Route>,
+    /// The tenants' listeners, when tenants are served (they take the runtime's input).
+    tenants: Option<TenantRoutes>,
 }
 
 impl Enqueuer {
-    pub(crate) fn new(queue: Arc<dyn DeliveryQueue>, routes: Vec<Route>) -> Enqueuer {
-        Enqueuer { queue, routes }
+    pub(crate) fn new(
+        queue: Arc<dyn DeliveryQueue>,
+        routes: Vec<Route>,
+        tenants: Option<TenantRoutes>,
+    ) -> Enqueuer {
+        Enqueuer {
+            queue,
+            routes,
+            tenants,
+        }
     }
 
     /// Enqueues the event when some async listener wants it; returns how many deliveries
@@ -63,8 +74,19 @@ impl Enqueuer {
             .routes
             .iter()
             .filter(|r| r.wants(event.action, &event.resource_name));
-        let deliveries = wanted.count();
-        if deliveries > 0 {
+        let mut deliveries = wanted.count();
+        let mut unsure = false;
+        if let Some(tenants) = &self.tenants {
+            match tenants.for_event(event, Mode::Async).await {
+                Ok(routes) => deliveries += routes.len(),
+                Err(e) => {
+                    // The worker reads the tenants' listeners again when it takes it.
+                    tracing::warn!(error = %e, "cannot read the tenants' listeners: enqueueing the event anyway");
+                    unsure = true;
+                }
+            }
+        }
+        if deliveries > 0 || unsure {
             let json = event.to_kinto_value(incoming.phase);
             let bytes = serde_json::to_vec(&json).map_err(|source| QueueError::Encode {
                 what: "the event",

@@ -10,7 +10,7 @@ use super::records::{
 };
 use super::schedule::{Clock, RetrySchedule, CAPACITY_PAUSE};
 use crate::config::Mode;
-use crate::dispatch::{record_calls, Route};
+use crate::dispatch::{record_calls, Route, TenantRoute, TenantRoutes};
 use crate::engine::{CallReport, Outcome};
 use crate::event::{self, Delivery, Event, Incoming, Input, Source};
 use crate::invocations::Recorder;
@@ -59,6 +59,8 @@ pub(crate) struct WorkerSettings {
     /// Calls in flight at once over all lanes: the engine's instance pool, so that no call
     /// ends `capacity` for want of a slot the worker itself holds.
     pub(crate) max_in_flight: usize,
+    /// The retry schedule of the tenants' listeners (`[delivery] retry_schedule`).
+    pub(crate) tenant_schedule: RetrySchedule,
 }
 
 /// What one step did.
@@ -90,6 +92,8 @@ impl StepReport {
 pub struct Worker {
     queue: Arc<dyn DeliveryQueue>,
     routes: Arc<[AsyncRoute]>,
+    /// The tenants' listeners, when tenants are served: they take the runtime's input.
+    tenants: Option<TenantRoutes>,
     inputs: Vec<Input>,
     settings: WorkerSettings,
     clock: Arc<dyn Clock>,
@@ -100,11 +104,19 @@ pub struct Worker {
 
 /// One delivery to run: a listener, the event, and where it stands.
 struct Job {
-    route: usize,
+    target: Target,
     event: Arc<Event>,
     delivery: Delivery,
     from_part: u32,
     origin: Origin,
+}
+
+/// Whose listener a job runs.
+enum Target {
+    /// The operator's, by its index in the routes.
+    Operator(usize),
+    /// A tenant's, at the version active when the job was made.
+    Tenant(TenantRoute),
 }
 
 /// Where a job came from: an input entry (its pending record is written only if the
@@ -169,17 +181,26 @@ impl Worker {
                 inputs.push(input);
             }
         }
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1)));
         Worker {
             queue,
             routes: routes.into(),
+            tenants: None,
             inputs,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
             settings,
             clock,
-            in_flight,
             metrics,
             recorder,
         }
+    }
+
+    /// The worker, running the tenants' listeners too (on the runtime's input).
+    pub(crate) fn with_tenants(mut self, tenants: TenantRoutes) -> Worker {
+        if !self.inputs.contains(&Input::Runtime) {
+            self.inputs.push(Input::Runtime);
+        }
+        self.tenants = Some(tenants);
+        self
     }
 
     /// The shortest safe claim idle time: a step's entries are acknowledged once all its
@@ -190,7 +211,10 @@ impl Worker {
     /// plus a second for Redis.
     pub fn min_claim_idle(&self) -> Duration {
         let s = &self.settings;
-        let per_step = s.batch * (2 * self.inputs.len() + 1) * self.routes.len();
+        // The tenants' listeners count as one: their number changes as the worker runs
+        // (a step with many of them needs `claim_idle_ms` set: "Tenants 3 of 3").
+        let listeners = self.routes.len() + usize::from(self.tenants.is_some());
+        let per_step = s.batch * (2 * self.inputs.len() + 1) * listeners;
         let rounds = (s.lanes.max(1) * per_step)
             .div_ceil(s.max_in_flight.max(1))
             .max(1);
@@ -207,7 +231,19 @@ impl Worker {
             let parts = u32::try_from(parts).unwrap_or(u32::MAX);
             r.route.listener.longest_call().saturating_mul(parts)
         };
-        self.routes.iter().map(longest).max().unwrap_or_default()
+        let operator = self.routes.iter().map(longest).max().unwrap_or_default();
+        let Some(tenants) = &self.tenants else {
+            return operator;
+        };
+        // A tenant's listener at the default limits: one whose tenant has higher ceilings
+        // needs `claim_idle_ms` set.
+        let limits = crate::limits::Limits::default();
+        let parts = self
+            .settings
+            .max_entry_bytes
+            .div_ceil(limits.max_objects_bytes.max(1));
+        let parts = u32::try_from(parts.max(1)).unwrap_or(u32::MAX);
+        operator.max(tenants.longest_call(&limits).saturating_mul(parts))
     }
 
     /// The durable queue it works on (to list and replay dead letters).
@@ -243,21 +279,42 @@ impl Worker {
             let via = format!("{input}-input");
             for entry in entries {
                 self.metrics.event_received(&via);
-                self.fan_out(entry, &mut jobs, &mut settlement);
+                self.fan_out(entry, &mut jobs, &mut settlement, &mut report)
+                    .await;
             }
         }
         let now = self.clock.now_ms();
         let lease = self.longest_delivery() + Duration::from_secs(1);
-        for (index, r) in self.routes.iter().enumerate() {
-            let due = self
-                .queue
-                .take_due(r.route.listener.name(), now, lease, batch)
-                .await?;
+        let mut targets: Vec<(String, Target)> = self
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.route.listener.name().to_owned(), Target::Operator(i)))
+            .collect();
+        if let Some(tenants) = &self.tenants {
+            // A paused listener's deliveries wait; a deleted one's stay where they are.
+            match tenants.asynchronous().await {
+                Ok(routes) => targets.extend(
+                    routes
+                        .into_iter()
+                        .filter(|r| !r.paused)
+                        .map(|r| (r.name.clone(), Target::Tenant(r))),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tenants' listeners: their retries wait")
+                }
+            }
+        }
+        for (name, target) in targets {
+            let due = self.queue.take_due(&name, now, lease, batch).await?;
             report.retries += due.len();
-            jobs.extend(
-                due.into_iter()
-                    .filter_map(|p| self.retry_job(index, p, &mut settlement)),
-            );
+            for pending in due {
+                let target = match &target {
+                    Target::Operator(i) => Target::Operator(*i),
+                    Target::Tenant(r) => Target::Tenant(r.clone()),
+                };
+                jobs.extend(self.retry_job(target, pending, &mut settlement));
+            }
         }
         self.run_jobs(jobs, &mut settlement, &mut report).await;
         report.rejected = settlement.rejected.len();
@@ -270,20 +327,39 @@ impl Worker {
         Ok(report)
     }
 
-    /// An entry's deliveries: one job per matching listener; a bad entry is rejected. The
-    /// entry is acknowledged with the step's settlement either way.
-    fn fan_out(&self, entry: RawEntry, jobs: &mut Vec<Job>, settlement: &mut Settlement) {
-        settlement.ack.push((entry.input, entry.id.clone()));
+    /// An entry's deliveries: one job per matching listener (a paused tenant's listener
+    /// gets a pending delivery that waits for it to resume); a bad entry is rejected. The
+    /// entry is acknowledged with the step's settlement either way, unless the tenants'
+    /// listeners cannot be read: then it stays unacknowledged, to be taken again.
+    async fn fan_out(
+        &self,
+        entry: RawEntry,
+        jobs: &mut Vec<Job>,
+        settlement: &mut Settlement,
+        report: &mut StepReport,
+    ) {
         let now = self.clock.now_ms();
         let incoming = match self.read(&entry) {
             Ok(incoming) => incoming,
             Err(reason) => {
+                settlement.ack.push((entry.input, entry.id.clone()));
                 tracing::warn!(input = %entry.input, entry = %entry.id, %reason, "input entry rejected");
                 self.metrics.rejected(entry.input.as_str());
                 settlement.rejected.push(Rejected::new(&entry, reason, now));
                 return;
             }
         };
+        let mut tenant_routes = Vec::new();
+        if let (Some(tenants), Input::Runtime) = (&self.tenants, entry.input) {
+            match tenants.for_event(&incoming.event, Mode::Async).await {
+                Ok(routes) => tenant_routes = routes,
+                Err(e) => {
+                    tracing::warn!(entry = %entry.id, error = %e, "cannot read the tenants' listeners: the entry is left to be taken again");
+                    return;
+                }
+            }
+        }
+        settlement.ack.push((entry.input, entry.id.clone()));
         let event = Arc::new(incoming.event);
         let event_id = event.id();
         let origin = Arc::new(Entry {
@@ -293,11 +369,19 @@ impl Worker {
             text: String::from_utf8_lossy(&entry.event).into_owned(),
             taken_ms: now,
         });
-        for (index, r) in self.routes.iter().enumerate() {
-            if !r.inputs.contains(&origin.input)
-                || !r.route.wants(event.action, &event.resource_name)
-            {
-                continue;
+        let operator = self.routes.iter().enumerate().filter(|(_, r)| {
+            r.inputs.contains(&origin.input) && r.route.wants(event.action, &event.resource_name)
+        });
+        let operator = operator.map(|(index, _)| Target::Operator(index));
+        for target in operator.chain(tenant_routes.into_iter().map(Target::Tenant)) {
+            if let Target::Tenant(route) = &target {
+                if route.paused {
+                    let mut pending = Origin::Entry(origin.clone()).into_pending(&route.name);
+                    pending.due_ms = now;
+                    report.scheduled += 1;
+                    settlement.retry.push(pending);
+                    continue;
+                }
             }
             let delivery = Delivery {
                 event_id: event_id.clone(),
@@ -306,7 +390,7 @@ impl Worker {
                 source: origin.source,
             };
             jobs.push(Job {
-                route: index,
+                target,
                 event: event.clone(),
                 delivery,
                 from_part: 1,
@@ -331,7 +415,7 @@ impl Worker {
     /// another version?) is parked as a dead letter rather than retried for ever.
     fn retry_job(
         &self,
-        route: usize,
+        target: Target,
         pending: Pending,
         settlement: &mut Settlement,
     ) -> Option<Job> {
@@ -346,7 +430,7 @@ impl Worker {
                 };
                 let from_part = pending.from_part.max(1);
                 Some(Job {
-                    route,
+                    target,
                     event: Arc::new(incoming.event),
                     delivery,
                     from_part,
@@ -378,13 +462,27 @@ impl Worker {
     async fn run_jobs(&self, jobs: Vec<Job>, settlement: &mut Settlement, report: &mut StepReport) {
         let mut running = JoinSet::new();
         for (slot, job) in jobs.iter().enumerate() {
-            let listener = self.routes[job.route].route.listener.clone();
+            let run = match &job.target {
+                Target::Operator(i) => {
+                    Run::Operator(Box::new(self.routes[*i].route.listener.clone()))
+                }
+                Target::Tenant(route) => match &self.tenants {
+                    Some(tenants) => Run::Tenant(tenants.clone(), route.clone()),
+                    None => continue,
+                },
+            };
             let (event, delivery, from) = (job.event.clone(), job.delivery.clone(), job.from_part);
             let in_flight = self.in_flight.clone();
             running.spawn(async move {
                 // Never closed: the worker owns the semaphore.
                 let _permit = in_flight.acquire_owned().await;
-                (slot, listener.deliver_from(&event, &delivery, from).await)
+                let reports = match run {
+                    Run::Operator(listener) => listener.deliver_from(&event, &delivery, from).await,
+                    Run::Tenant(tenants, route) => {
+                        tenants.deliver_from(&route, &event, &delivery, from).await
+                    }
+                };
+                (slot, reports)
             });
         }
         let mut results: Vec<Option<Vec<CallReport>>> = vec![None; jobs.len()];
@@ -410,7 +508,13 @@ impl Worker {
         settlement: &mut Settlement,
         report: &mut StepReport,
     ) {
-        let schedule = &self.routes[job.route].schedule;
+        let (schedule, name) = match &job.target {
+            Target::Operator(i) => {
+                let route = &self.routes[*i];
+                (&route.schedule, route.route.listener.name())
+            }
+            Target::Tenant(route) => (&self.settings.tenant_schedule, route.name.as_str()),
+        };
         let now = self.clock.now_ms();
         let last = reports.last();
         let outcome = last.map_or_else(
@@ -420,7 +524,6 @@ impl Worker {
             |r| r.outcome.clone(),
         );
         let part = last.map_or(job.from_part, |r| r.part.index);
-        let name = self.routes[job.route].route.listener.name();
         tracing::debug!(listener = name, delivery = %job.origin.id(), attempt = job.delivery.attempt, %outcome, "delivery ran");
         if outcome.is_ok() {
             report.ok += 1;
@@ -524,6 +627,12 @@ impl Worker {
             }
         }
     }
+}
+
+/// What a job's task runs.
+enum Run {
+    Operator(Box<crate::engine::Listener>),
+    Tenant(TenantRoutes, TenantRoute),
 }
 
 fn millis(d: Duration) -> u64 {

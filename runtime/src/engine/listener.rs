@@ -127,6 +127,12 @@ impl std::fmt::Debug for Listener {
     }
 }
 
+/// How long a call with this deadline may run at most, on these backends: see
+/// [`Listener::longest_call`].
+pub(crate) fn longest_call(deadline: Duration, capabilities: &Capabilities) -> Duration {
+    deadline + DEADLINE_BACKSTOP + capabilities.email.overrun() + LATE_COMMIT_GRACE
+}
+
 /// The export a call runs.
 enum Export {
     Handle(Box<(wit::Event, wit::Context)>),
@@ -309,13 +315,11 @@ impl Listener {
     /// whose host call does not return, the email backend's overrun and the late-commit
     /// grace. What a lease on a delivery must outlast, per part.
     pub fn longest_call(&self) -> Duration {
-        let now = now();
-        self.backstop(now + self.limits.deadline) - now
+        longest_call(self.limits.deadline, &self.capabilities)
     }
 
     fn backstop(&self, deadline: Instant) -> Instant {
-        let email = self.capabilities.email.overrun();
-        deadline + DEADLINE_BACKSTOP + email + LATE_COMMIT_GRACE
+        deadline + (longest_call(Duration::ZERO, &self.capabilities))
     }
 
     /// Where an instance comes from: today always a fresh one.
@@ -369,16 +373,8 @@ impl Listener {
     /// The report of a call that found `max_instances` calls in flight: nothing ran.
     fn capacity(&self, part: Part, duration: Duration) -> CallReport {
         CallReport {
-            listener: self.name.to_string(),
-            part,
-            outcome: Outcome::Capacity,
-            fuel_consumed: 0,
             duration,
-            peak_memory_bytes: 0,
-            log: Vec::new(),
-            log_truncated: false,
-            emails: Vec::new(),
-            queue_pushes: Vec::new(),
+            ..CallReport::not_run(&self.name, part, Outcome::Capacity)
         }
     }
 
@@ -394,6 +390,7 @@ impl Listener {
         let (log, log_truncated) = state.log.finish();
         CallReport {
             listener: self.name.to_string(),
+            version: None,
             part,
             outcome,
             fuel_consumed: self.limits.fuel.saturating_sub(fuel_left),

@@ -38,6 +38,7 @@ pub(crate) use apart::child_main as compile_child_main;
 pub use apart::{CompileChild, CompileError};
 pub use artifact::ArtifactCacheConfig;
 pub use check::{CheckError, ComponentInfo};
+pub(crate) use listener::longest_call;
 pub use listener::{Capabilities, Listener, ListenerSpec};
 pub use outcome::{CallReport, ErrorKind, Outcome, OutcomeKind, UnknownOutcome};
 

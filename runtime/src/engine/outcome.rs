@@ -60,6 +60,12 @@ pub enum Outcome {
         /// Which one.
         limit: HostLimit,
     },
+    /// The listener could not be made ready (its component could not be read or loaded):
+    /// nothing ran; try again later.
+    Unavailable {
+        /// Why.
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -72,7 +78,7 @@ impl Outcome {
     pub fn is_retryable(&self) -> bool {
         match self {
             Outcome::ListenerError { error, .. } => *error == ErrorKind::Transient,
-            Outcome::Deadline | Outcome::Capacity => true,
+            Outcome::Deadline | Outcome::Capacity | Outcome::Unavailable { .. } => true,
             Outcome::Ok
             | Outcome::OutOfFuel
             | Outcome::MemoryLimit
@@ -97,6 +103,7 @@ impl Outcome {
             Outcome::Trap { .. } => OutcomeKind::Trap,
             Outcome::Capacity => OutcomeKind::Capacity,
             Outcome::HostLimit { .. } => OutcomeKind::HostLimit,
+            Outcome::Unavailable { .. } => OutcomeKind::Unavailable,
         }
     }
 }
@@ -123,11 +130,13 @@ pub enum OutcomeKind {
     Capacity,
     /// [`Outcome::HostLimit`].
     HostLimit,
+    /// [`Outcome::Unavailable`].
+    Unavailable,
 }
 
 impl OutcomeKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OutcomeKind; 8] = [
+    pub const ALL: [OutcomeKind; 9] = [
         OutcomeKind::Ok,
         OutcomeKind::ListenerError,
         OutcomeKind::OutOfFuel,
@@ -136,6 +145,7 @@ impl OutcomeKind {
         OutcomeKind::Trap,
         OutcomeKind::Capacity,
         OutcomeKind::HostLimit,
+        OutcomeKind::Unavailable,
     ];
 
     /// Its name (`ok`, `out-of-fuel`, ...).
@@ -149,6 +159,7 @@ impl OutcomeKind {
             OutcomeKind::Trap => "trap",
             OutcomeKind::Capacity => "capacity",
             OutcomeKind::HostLimit => "host-limit",
+            OutcomeKind::Unavailable => "unavailable",
         }
     }
 }
@@ -161,7 +172,7 @@ impl std::fmt::Display for OutcomeKind {
 
 /// A name that is no outcome's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an outcome: give one of ok, listener-error, out-of-fuel, memory-limit, deadline, trap, capacity, host-limit")]
+#[error("`{0}` is not an outcome: give one of ok, listener-error, out-of-fuel, memory-limit, deadline, trap, capacity, host-limit, unavailable")]
 pub struct UnknownOutcome(pub String);
 
 impl std::str::FromStr for OutcomeKind {
@@ -180,7 +191,9 @@ impl std::fmt::Display for Outcome {
         f.write_str(self.name())?;
         match self {
             Outcome::ListenerError { error, message } => write!(f, " ({error}): {message}"),
-            Outcome::Trap { message } => write!(f, ": {message}"),
+            Outcome::Trap { message } | Outcome::Unavailable { message } => {
+                write!(f, ": {message}")
+            }
             Outcome::HostLimit { limit } => write!(f, ": {limit}"),
             _ => Ok(()),
         }
@@ -247,6 +260,9 @@ fn host_limit(err: &wasmtime::Error) -> Option<HostLimit> {
 pub struct CallReport {
     /// The listener's name.
     pub listener: String,
+    /// The version that ran, for a tenant's listener (the operator's have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
     /// Which part of the event the call carried.
     pub part: Part,
     /// How it ended.
@@ -266,6 +282,26 @@ pub struct CallReport {
     pub emails: Vec<Email>,
     /// Payloads the queue backend accepted.
     pub queue_pushes: Vec<QueuePush>,
+}
+
+impl CallReport {
+    /// The report of a call that did not run: `outcome` says why (no slot of its tenant's,
+    /// its component unavailable).
+    pub fn not_run(listener: &str, part: Part, outcome: Outcome) -> CallReport {
+        CallReport {
+            listener: listener.to_owned(),
+            version: None,
+            part,
+            outcome,
+            fuel_consumed: 0,
+            duration: Duration::ZERO,
+            peak_memory_bytes: 0,
+            log: Vec::new(),
+            log_truncated: false,
+            emails: Vec::new(),
+            queue_pushes: Vec::new(),
+        }
+    }
 }
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -294,6 +330,9 @@ mod tests {
             Outcome::Capacity,
             Outcome::HostLimit {
                 limit: HostLimit::Handles,
+            },
+            Outcome::Unavailable {
+                message: "its component is gone".into(),
             },
         ];
         let kinds: Vec<OutcomeKind> = outcomes.iter().map(Outcome::kind).collect();

@@ -36,6 +36,14 @@ pub struct ListenerDefinition {
     /// Resource names it receives. Absent: every resource.
     #[serde(default)]
     pub resources: Option<Vec<String>>,
+    /// Buckets it receives events of (names or `*` patterns), within its tenant's scope.
+    /// Absent: the whole scope.
+    #[serde(default)]
+    pub buckets: Option<Vec<String>>,
+    /// Collections it receives events of (names or `*` patterns). Absent: all; present,
+    /// an event of no collection (a bucket's, a group's) is not for it.
+    #[serde(default)]
+    pub collections: Option<Vec<String>>,
     /// Its settings, read by the guest with `settings.get`.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,

@@ -33,6 +33,7 @@ pub use listener::{ListenerDefinition, ListenerVersion, TenantListener, REDACTED
 pub use component::StoredComponent;
 pub(crate) use component::{digest, COMPONENT_VERSION};
 
+pub(crate) use tenant::glob_matches;
 pub use tenant::{BadBucketPattern, BadTenantId, Quotas, Tenant, TenantChange, TenantId};
 pub use token::{ApiToken, Issued, TokenScope};
 
@@ -112,6 +113,13 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Deletes the tenant's listener `name`; whether it existed.
     async fn delete_listener(&self, tenant: &TenantId, name: &str) -> Result<bool, RegistryError>;
 
+    /// A number that moves with every change of a tenant or a listener (and only grows):
+    /// a reader holding a [`Snapshot`] of this generation has the current routes.
+    async fn generation(&self) -> Result<u64, RegistryError>;
+
+    /// Every tenant and every listener, as of one generation.
+    async fn snapshot(&self) -> Result<Snapshot, RegistryError>;
+
     /// Appends an entry to the audit log (its `seq` is the store's to give).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), RegistryError>;
 
@@ -123,6 +131,18 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, RegistryError>;
+}
+
+/// Every tenant and listener as of one [`RegistryStore::generation`]: what events are
+/// routed by.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The generation it was read at.
+    pub generation: u64,
+    /// Every tenant, in id order.
+    pub tenants: Vec<Tenant>,
+    /// Every listener, by tenant then name.
+    pub listeners: Vec<TenantListener>,
 }
 
 /// Why a registry operation failed: the caller's mistake (each says what to do) or the
@@ -591,6 +611,10 @@ impl Registry {
             }
             .into());
         }
+        let filters = [&definition.buckets, &definition.collections];
+        for pattern in filters.into_iter().flatten().flatten() {
+            tenant::check_bucket_pattern(pattern).map_err(Invalid::Bucket)?;
+        }
         for action in &definition.actions {
             if action.parse::<crate::event::Action>().is_err() {
                 return Err(Invalid::BadAction(action.clone()).into());
@@ -660,6 +684,16 @@ impl Registry {
         listener.revision += 1;
         self.store.put_listener(&listener, expected).await?;
         Ok((listener, created))
+    }
+
+    /// See [`RegistryStore::generation`].
+    pub async fn generation(&self) -> Result<u64, RegistryError> {
+        self.store.generation().await
+    }
+
+    /// See [`RegistryStore::snapshot`].
+    pub async fn snapshot(&self) -> Result<Snapshot, RegistryError> {
+        self.store.snapshot().await
     }
 
     /// Tenant `id`'s listener `name`.

@@ -153,6 +153,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// Whether an event of bucket `bucket` is in its scope (an event of no bucket never
+    /// is).
+    pub fn covers(&self, bucket: Option<&str>) -> bool {
+        bucket.is_some_and(|b| self.buckets.iter().any(|p| glob_matches(p, b)))
+    }
+
     /// The prefix its listeners' queue names are confined to.
     pub fn queue_prefix(&self) -> String {
         let prefix = self.quotas.queue_prefix.as_ref();
@@ -192,9 +198,54 @@ pub(crate) fn check_bucket_pattern(pattern: &str) -> Result<(), BadBucketPattern
     }
 }
 
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (none
+/// included) and every other character for itself.
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    // The first piece anchors the start; the last, the end; the ones between are found
+    // leftmost, which is enough when `*` is the only wildcard.
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let mut pieces: Vec<&str> = pieces.collect();
+    let Some(last) = pieces.pop() else {
+        return rest.is_empty();
+    };
+    for piece in pieces {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs_match_runs_of_anything() {
+        let cases = [
+            ("shop", "shop", true),
+            ("shop", "shops", false),
+            ("shop-*", "shop-", true),
+            ("shop-*", "shop-eu", true),
+            ("shop-*", "shop", false),
+            ("*", "", true),
+            ("*-eu", "shop-eu", true),
+            ("*-eu", "shop-us", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxcyyb", false),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob_matches(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
 
     #[test]
     fn ids_are_plain_lowercase_names() {

@@ -10,7 +10,9 @@ use std::path::Path;
 
 /// The migrations, in order. Version 1: the embedded queues. Version 2: the durable
 /// queue of async deliveries (`deliveries.rs`). Version 3: the invocation log
-/// (`invocations.rs`). Version 4: the registry (`registry.rs`).
+/// (`invocations.rs`). Version 4: the registry (`registry.rs`). Version 5: the registry's
+/// generation, which every change of a tenant or a listener increments (triggers, so that
+/// no writer can forget it): the dispatcher rereads the registry only when it moved.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: queues. `id` orders items: a pop takes the smallest id of its queue (FIFO, as a
     // `BRPOP` consumer sees an `LPUSH`ed list). AUTOINCREMENT never reuses an id, so an
@@ -115,6 +117,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
          record TEXT NOT NULL
      );
      CREATE INDEX registry_audit_by_tenant ON registry_audit (tenant, seq);",
+    // 5: the registry's generation.
+    "CREATE TABLE registry_generation (
+         id INTEGER PRIMARY KEY CHECK (id = 0),
+         value INTEGER NOT NULL
+     );
+     INSERT INTO registry_generation (id, value) VALUES (0, 0);
+     CREATE TRIGGER registry_tenant_added AFTER INSERT ON registry_tenants
+         BEGIN UPDATE registry_generation SET value = value + 1; END;
+     CREATE TRIGGER registry_tenant_changed AFTER UPDATE ON registry_tenants
+         BEGIN UPDATE registry_generation SET value = value + 1; END;
+     CREATE TRIGGER registry_tenant_deleted AFTER DELETE ON registry_tenants
+         BEGIN UPDATE registry_generation SET value = value + 1; END;
+     CREATE TRIGGER registry_listener_added AFTER INSERT ON registry_listeners
+         BEGIN UPDATE registry_generation SET value = value + 1; END;
+     CREATE TRIGGER registry_listener_changed AFTER UPDATE ON registry_listeners
+         BEGIN UPDATE registry_generation SET value = value + 1; END;
+     CREATE TRIGGER registry_listener_deleted AFTER DELETE ON registry_listeners
+         BEGIN UPDATE registry_generation SET value = value + 1; END;",
 ];
 
 /// The schema version this build ends at.

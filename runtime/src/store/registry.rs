@@ -285,6 +285,41 @@ impl Store {
         .await
     }
 
+    /// The registry's generation: it moves with every change of a tenant or a listener.
+    pub(crate) async fn registry_generation(&self) -> Result<u64, StoreError> {
+        self.run(|conn| {
+            let value: i64 = conn
+                .prepare_cached("SELECT value FROM registry_generation WHERE id = 0")?
+                .query_row([], |row| row.get(0))?;
+            Ok(u64::try_from(value).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// In one read transaction: the generation, every tenant's record (in id order) and
+    /// every listener's (by tenant, then name).
+    pub(crate) async fn registry_snapshot(
+        &self,
+    ) -> Result<(u64, Vec<String>, Vec<String>), StoreError> {
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let generation: i64 = tx
+                .prepare_cached("SELECT value FROM registry_generation WHERE id = 0")?
+                .query_row([], |row| row.get(0))?;
+            let records = |sql: &str| -> rusqlite::Result<Vec<String>> {
+                let mut select = tx.prepare_cached(sql)?;
+                let rows = select.query_map([], |row| row.get(0))?;
+                rows.collect()
+            };
+            let tenants = records("SELECT record FROM registry_tenants ORDER BY id")?;
+            let listeners = records("SELECT record FROM registry_listeners ORDER BY tenant, name")?;
+            tx.commit()?;
+            let generation = u64::try_from(generation).unwrap_or_default();
+            Ok((generation, tenants, listeners))
+        })
+        .await
+    }
+
     /// The records `sql` selects for `tenant` (its `?1`), in its order.
     async fn tenant_records(
         &self,

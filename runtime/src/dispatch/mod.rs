@@ -1,11 +1,20 @@
 //! Routing events to listeners: which listeners an event is for, in which order, and what
 //! the caller is told.
 //!
-//! Sync listeners run inside the caller's request, in configuration order, on events
-//! before commit (and on events whose phase is unknown, such as a kinto-redis payload,
-//! which kinto-redis itself emits from inside the request). The run stops at the first
-//! permanent failure, as Kinto stops at the first listener that raises. Events after commit
-//! are for async listeners only: an event is only ever routed to listeners of its mode.
+//! Sync listeners run inside the caller's request, on events before commit (and on events
+//! whose phase is unknown, such as a kinto-redis payload, which kinto-redis itself emits
+//! from inside the request): the operator's in configuration order, then the tenants'
+//! (`tenants.rs`) by tenant id, then listener name. The run stops at the first permanent
+//! failure, as Kinto stops at the first listener that raises: the write is refused, and the
+//! listeners after it, of any tenant, do not run (a tenant granted sync listeners may veto
+//! writes in its scope: that is what the grant means). A transient failure (a tenant at its
+//! calls in flight, a listener unavailable) makes the verdict transient and the others
+//! still run. Events after commit are for async listeners only: an event is only ever
+//! routed to listeners of its mode.
+
+mod tenants;
+
+pub(crate) use tenants::{Loader, OperatorRules, TenantRoute, TenantRoutes};
 
 use crate::config::Mode;
 use crate::engine::{CallReport, Listener, Outcome};
@@ -53,8 +62,11 @@ pub(crate) enum Verdict {
 /// One listener's part in a run.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ListenerRun {
-    /// The listener's name.
+    /// The listener's name (`tenant/name` for a tenant's).
     pub name: String,
+    /// The version that ran, for a tenant's listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
     /// How its last call ended (the first part that failed, or the last part).
     pub outcome: Outcome,
     /// Calls made (one per part).
@@ -86,16 +98,24 @@ pub(crate) struct EventRun {
 #[derive(Debug, Clone)]
 pub(crate) struct Dispatcher {
     sync: Vec<Route>,
+    tenants: Option<TenantRoutes>,
     metrics: Arc<Metrics>,
     recorder: Recorder,
 }
 
 impl Dispatcher {
-    /// A dispatcher over the sync listeners, in order, counting their calls in `metrics`
-    /// and recording them with `recorder`.
-    pub(crate) fn new(sync: Vec<Route>, metrics: Arc<Metrics>, recorder: Recorder) -> Dispatcher {
+    /// A dispatcher over the operator's sync listeners, in order, and the tenants' (when
+    /// tenants are served), counting their calls in `metrics` and recording them with
+    /// `recorder`.
+    pub(crate) fn new(
+        sync: Vec<Route>,
+        tenants: Option<TenantRoutes>,
+        metrics: Arc<Metrics>,
+        recorder: Recorder,
+    ) -> Dispatcher {
         Dispatcher {
             sync,
+            tenants,
             metrics,
             recorder,
         }
@@ -117,21 +137,56 @@ impl Dispatcher {
         let routes = self.sync.iter();
         for route in routes.filter(|r| r.wants(event.action, &event.resource_name)) {
             let reports = route.listener.deliver(event, &delivery).await;
-            record_calls(&self.metrics, Mode::Sync, &reports);
-            self.recorder.record(Mode::Sync, &delivery, &reports);
-            let listener_run = summarise(route.listener.name(), &reports, &delivery);
-            let outcome = listener_run.outcome.clone();
-            run.listeners.push(listener_run);
-            if outcome.is_ok() {
-                continue;
+            let name = route.listener.name();
+            if self.settle(&mut run, name, &delivery, &reports) == Verdict::PermanentFailure {
+                return run;
             }
-            if !outcome.is_retryable() {
-                run.verdict = Verdict::PermanentFailure;
+        }
+        let Some(tenants) = &self.tenants else {
+            return run;
+        };
+        let routes = match tenants.for_event(event, Mode::Sync).await {
+            Ok(routes) => routes,
+            Err(e) => {
+                // Whether a tenant's listener would veto the write is unknown: retry.
+                tracing::error!(event_id = %delivery.event_id, error = %e, "cannot read the tenants' listeners");
+                run.verdict = Verdict::TransientFailure;
+                return run;
+            }
+        };
+        for route in routes.iter().filter(|r| !r.paused) {
+            let reports = tenants.deliver_from(route, event, &delivery, 1).await;
+            let name = &route.name;
+            if self.settle(&mut run, name, &delivery, &reports) == Verdict::PermanentFailure {
                 break;
             }
-            run.verdict = Verdict::TransientFailure;
         }
         run
+    }
+
+    /// Counts, records and adds one listener's reports to `run`; what the listener's part
+    /// makes of the verdict.
+    fn settle(
+        &self,
+        run: &mut EventRun,
+        name: &str,
+        delivery: &Delivery,
+        reports: &[CallReport],
+    ) -> Verdict {
+        record_calls(&self.metrics, Mode::Sync, reports);
+        self.recorder.record(Mode::Sync, delivery, reports);
+        let listener_run = summarise(name, reports, delivery);
+        let outcome = listener_run.outcome.clone();
+        run.listeners.push(listener_run);
+        if outcome.is_ok() {
+            return Verdict::Ok;
+        }
+        if !outcome.is_retryable() {
+            run.verdict = Verdict::PermanentFailure;
+            return Verdict::PermanentFailure;
+        }
+        run.verdict = Verdict::TransientFailure;
+        Verdict::TransientFailure
     }
 }
 
@@ -152,6 +207,7 @@ fn summarise(name: &str, reports: &[CallReport], delivery: &Delivery) -> Listene
         .sum::<std::time::Duration>();
     let run = ListenerRun {
         name: name.to_owned(),
+        version: reports.last().and_then(|r| r.version),
         outcome,
         calls: reports.len(),
         fuel_consumed,

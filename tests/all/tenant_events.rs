@@ -1,0 +1,301 @@
+//! Two tenants' uploaded listeners on events, in one `serve` process with a real SMTP
+//! server: each gets only the events of its scope, sends only within its lists, pushes
+//! only under its prefix, sees and replays only its own records, and a replayed dead
+//! letter runs the version active when it runs.
+
+use crate::helpers::{self, fixture};
+use crate::servers::smtp::SmtpServer;
+use crate::uploads::Serve;
+use serde_json::{json, Value};
+
+/// How often a condition is checked, and how many times before the test fails (20 s and
+/// more): the checks wait on the condition, the bound only keeps a broken run from hanging.
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+const CHECKS: usize = 4_000;
+
+/// The record-creation event of the fixtures: before commit (sync) or after (async), in
+/// `bucket`, by `user` (send-email writes the user id into the body: the sink tells the
+/// events apart by it).
+fn event(committed: bool, bucket: &str, user: &str) -> Vec<u8> {
+    let events: Value =
+        serde_json::from_slice(&std::fs::read(fixture("record-create.json")).unwrap()).unwrap();
+    let class = if committed {
+        "AfterResourceChanged"
+    } else {
+        "ResourceChanged"
+    };
+    let events = events.as_array().unwrap().iter();
+    let mut event = events
+        .clone()
+        .find(|e| e["event_class"] == class)
+        .unwrap()
+        .clone();
+    event["payload"]["bucket_id"] = bucket.into();
+    event["payload"]["uri"] = format!("/buckets/{bucket}/collections/orders/records").into();
+    event["payload"]["user_id"] = user.into();
+    serde_json::to_vec(&event).unwrap()
+}
+
+/// Uploads guest `name` as `token`'s tenant's component; its digest.
+async fn upload(serve: &Serve, tenant: &str, token: &str, name: &str) -> String {
+    let bytes = std::fs::read(helpers::guest(name)).unwrap();
+    let path = format!("/v1/tenants/{tenant}/components");
+    let (status, body) = serve.call("POST", &path, Some(token), bytes).await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    body["digest"].as_str().unwrap().to_owned()
+}
+
+/// `PUT`s `definition` as `tenant`'s listener `name`; the answer.
+async fn put(
+    serve: &Serve,
+    tenant: &str,
+    token: &str,
+    name: &str,
+    definition: Value,
+) -> (u16, Value) {
+    let path = format!("/v1/tenants/{tenant}/listeners/{name}");
+    let body = serde_json::to_vec(&definition).unwrap();
+    serve.call("PUT", &path, Some(token), body).await
+}
+
+/// Posts `event` with the operator's token; the status and the listeners that ran.
+async fn post(serve: &Serve, event: Vec<u8>) -> (u16, Value) {
+    let (status, body) = serve
+        .call("POST", "/v1/events", Some(crate::uploads::OPERATOR), event)
+        .await;
+    (status, body)
+}
+
+fn ran(answer: &Value) -> Vec<(String, Option<u64>, String)> {
+    let listeners = answer["events"][0]["listeners"].as_array().unwrap();
+    let run = listeners.iter().map(|l| {
+        (
+            l["name"].as_str().unwrap().to_owned(),
+            l["version"].as_u64(),
+            l["outcome"]["kind"].as_str().unwrap().to_owned(),
+        )
+    });
+    run.collect()
+}
+
+#[tokio::test]
+async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start();
+    let extra = format!(
+        "[email.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout_ms = 5000\n",
+        smtp.port()
+    );
+    let serve = Serve::start_with(dir.path(), &extra);
+    let acme_quotas = json!({
+        "sync_allowed": true,
+        "email": {"allowed_senders": ["acme@example.org"], "allowed_recipients": ["example.org"]},
+    });
+    let beta_quotas = json!({
+        "email": {"allowed_senders": ["beta@example.org"], "allowed_recipients": ["example.org"]},
+    });
+    for (id, buckets, quotas) in [
+        ("acme", json!(["shop"]), acme_quotas),
+        ("beta", json!(["blog-*"]), beta_quotas),
+    ] {
+        let body = json!({"id": id, "buckets": buckets, "quotas": quotas});
+        let (status, answer) = serve.operator("POST", "/v1/tenants", body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let acme = serve.token("acme", "deploy").await;
+    let beta = serve.token("beta", "deploy").await;
+    let acme_mail = upload(&serve, "acme", &acme, "send-email").await;
+    let acme_forward = upload(&serve, "acme", &acme, "queue-forward").await;
+    let beta_mail = upload(&serve, "beta", &beta, "send-email").await;
+    let everyone = json!({"allowed_senders": ["*"], "allowed_recipients": ["*"]});
+
+    // Both name their listener `mail`: acme's sync, beta's async.
+    let acme_def = |recipients: &str| {
+        json!({
+            "component": acme_mail, "mode": "sync",
+            "settings": {"from": "acme@example.org", "recipients": recipients},
+            "email": everyone,
+        })
+    };
+    let (status, body) = put(&serve, "acme", &acme, "mail", acme_def("ops@example.org")).await;
+    assert_eq!(status, 201, "{body}");
+    let beta_def = |recipients: &str| {
+        json!({
+            "component": beta_mail, "mode": "async",
+            "settings": {"from": "beta@example.org", "recipients": recipients},
+            "email": everyone,
+        })
+    };
+    let sync_refused = put(
+        &serve,
+        "beta",
+        &beta,
+        "mail",
+        json!({"component": beta_mail, "mode": "sync"}),
+    )
+    .await;
+    assert_eq!(
+        sync_refused.0, 400,
+        "beta was not granted sync: {}",
+        sync_refused.1
+    );
+    assert!(
+        sync_refused.1["message"].as_str().unwrap().contains("sync"),
+        "{}",
+        sync_refused.1
+    );
+    // Version 1 mails outside beta's lists: its deliveries end as dead letters.
+    let (status, body) = put(
+        &serve,
+        "beta",
+        &beta,
+        "mail",
+        beta_def("team@elsewhere.net"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // acme's sync listener runs on its bucket's events, and only on them.
+    let (status, answer) = post(&serve, event(false, "shop", "u-shop-1")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        ran(&answer),
+        [("acme/mail".to_owned(), Some(1), "ok".to_owned())]
+    );
+    let first = smtp.wait_for("u-shop-1").await;
+    assert!(
+        first.contains("ops@example.org") && first.contains("acme@example.org"),
+        "{first}"
+    );
+    let (status, answer) = post(&serve, event(false, "blog-eu", "u-blog-1")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(ran(&answer), [], "blog-eu is not in acme's scope");
+
+    // Mail outside acme's lists is refused by the policy, and nothing is sent.
+    let (status, body) = put(&serve, "acme", &acme, "mail", acme_def("ops@elsewhere.net")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, answer) = post(&serve, event(false, "shop", "u-shop-2")).await;
+    assert_eq!(
+        status, 422,
+        "a permanent failure refuses the write: {answer}"
+    );
+    let listener = &answer["events"][0]["listeners"][0];
+    assert_eq!(listener["version"], 2, "{answer}");
+    assert_eq!(listener["emails"], 0, "{answer}");
+    let message = listener["outcome"]["message"].as_str().unwrap();
+    assert!(message.contains("not allowed by the policy"), "{answer}");
+
+    // A push outside acme's prefix: refused, nothing pushed.
+    let forward = json!({
+        "component": acme_forward, "mode": "sync",
+        "settings": {"listname": "beta.events"},
+        "queue": {"allowed": ["acme.*"]},
+        "resources": ["collection"],
+    });
+    let (status, body) = put(&serve, "acme", &acme, "forward", forward).await;
+    assert_eq!(status, 201, "{body}");
+    let mut collection: Value = serde_json::from_slice(&event(false, "shop", "u-c")).unwrap();
+    collection["payload"]["resource_name"] = "collection".into();
+    let (status, answer) = post(&serve, serde_json::to_vec(&collection).unwrap()).await;
+    assert_eq!(status, 422, "{answer}");
+    let listener = &answer["events"][0]["listeners"][0];
+    assert_eq!(listener["name"], "acme/forward", "{answer}");
+    assert_eq!(listener["queue_pushes"], 0, "{answer}");
+    let message = listener["outcome"]["message"].as_str().unwrap();
+    assert!(message.contains("`beta.events` is not in"), "{answer}");
+
+    // Rollback to version 1 (as version 3): acme's mail is sent again.
+    let path = "/v1/tenants/acme/listeners/mail/rollback";
+    let (status, body) = serve
+        .call(
+            "POST",
+            path,
+            Some(&acme),
+            serde_json::to_vec(&json!({"version": 1})).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, answer) = post(&serve, event(false, "shop", "u-shop-3")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        ran(&answer),
+        [("acme/mail".to_owned(), Some(3), "ok".to_owned())]
+    );
+    smtp.wait_for("u-shop-3").await;
+
+    // beta's async listener: only beta's bucket's committed events are enqueued for it.
+    let (status, answer) = post(&serve, event(true, "shop", "u-shop-4")).await;
+    assert_eq!(status, 200, "nothing async wants shop: {answer}");
+    assert_eq!(answer["enqueued"], 0, "{answer}");
+    let (status, answer) = post(&serve, event(true, "blog-eu", "u-blog-2")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["enqueued"], 1, "{answer}");
+
+    // Version 1 refuses to mail outside the lists: permanent, a dead letter at once.
+    let dead_path = "/v1/tenants/beta/listeners/mail/dead-letters";
+    let mut letters = Value::Null;
+    for _ in 0..CHECKS {
+        let (status, body) = serve.call("GET", dead_path, Some(&beta), Vec::new()).await;
+        assert_eq!(status, 200, "{body}");
+        letters = body;
+        if letters["count"] != 0 {
+            break;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    assert_eq!(letters["count"], 1, "{letters}");
+    let letter = &letters["dead_letters"][0];
+    assert!(
+        letter["event"].as_str().unwrap().contains("u-blog-2"),
+        "{letters}"
+    );
+
+    // acme cannot see, replay or purge beta's records: 404, as for a listener it lacks.
+    for (method, path) in [
+        ("GET", dead_path.to_owned()),
+        ("POST", format!("{dead_path}/replay")),
+        ("DELETE", dead_path.to_owned()),
+        ("GET", "/v1/tenants/beta/listeners/mail/pending".to_owned()),
+    ] {
+        let (status, body) = serve.call(method, &path, Some(&acme), Vec::new()).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
+    let (status, body) = serve.call("GET", dead_path, None, Vec::new()).await;
+    assert_eq!(status, 401, "{body}");
+
+    // The fix is version 2; the replayed dead letter runs it.
+    let (status, body) = put(&serve, "beta", &beta, "mail", beta_def("team@example.org")).await;
+    assert_eq!(status, 200, "{body}");
+    let replay = format!("{dead_path}/replay");
+    let (status, body) = serve.call("POST", &replay, Some(&beta), Vec::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["replayed"], 1, "{body}");
+    let mail = smtp.wait_for("u-blog-2").await;
+    assert!(
+        mail.contains("team@example.org") && mail.contains("beta@example.org"),
+        "{mail}"
+    );
+    // Each listener's records name it `tenant/name`, and the version that ran.
+    // (The log is written in batches: wait for the record.)
+    let query = "/v1/invocations?listener=beta/mail&outcome=ok";
+    let mut records = Value::Null;
+    for _ in 0..CHECKS {
+        let operator = Some(crate::uploads::OPERATOR);
+        let (status, body) = serve.call("GET", query, operator, Vec::new()).await;
+        assert_eq!(status, 200, "{body}");
+        records = body;
+        if records.as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    assert_eq!(records[0]["version"], 2, "{records}");
+
+    // Every message sent came from a listener that was allowed to send it.
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(
+        messages.iter().all(|m| !m.contains("elsewhere.net")),
+        "{messages:#?}"
+    );
+}
