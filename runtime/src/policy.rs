@@ -5,6 +5,7 @@
 //! allowed. A layer with an empty allow-list allows nothing.
 
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Recipients (to, cc and bcc together) of one message.
 pub(crate) const DEFAULT_MAX_RECIPIENTS: usize = 50;
@@ -98,6 +99,8 @@ pub struct EmailPolicy {
     pub max_body_bytes: usize,
     /// See [`DEFAULT_MAX_MESSAGES_PER_CALL`].
     pub max_messages_per_call: u32,
+    /// The rate shared by every listener of its tenant, if it has one.
+    pub rate: Option<Arc<EmailRate>>,
 }
 
 impl EmailPolicy {
@@ -110,6 +113,7 @@ impl EmailPolicy {
             max_subject_bytes: DEFAULT_MAX_SUBJECT_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_messages_per_call: DEFAULT_MAX_MESSAGES_PER_CALL,
+            rate: None,
         }
     }
 
@@ -137,6 +141,60 @@ impl EmailPolicy {
                 .all(|l| any_matches(&l.allowed_recipients, address))
     }
 }
+
+/// Messages a tenant's listeners may send together, per minute and per day (fixed windows
+/// of the wall clock): past either, a send answers `rate-limited`. Shared by every call of
+/// the tenant's listeners in this process.
+#[derive(Debug)]
+pub struct EmailRate {
+    per_minute: u32,
+    per_day: u32,
+    /// `(minute, sent in it, day, sent in it)`, windows numbered from the epoch.
+    used: Mutex<(u64, u32, u64, u32)>,
+}
+
+impl EmailRate {
+    /// A rate of `per_minute` and `per_day` messages.
+    pub fn new(per_minute: u32, per_day: u32) -> EmailRate {
+        EmailRate {
+            per_minute,
+            per_day,
+            used: Mutex::new((0, 0, 0, 0)),
+        }
+    }
+
+    /// Its bounds: `(per_minute, per_day)`.
+    pub fn bounds(&self) -> (u32, u32) {
+        (self.per_minute, self.per_day)
+    }
+
+    /// Takes room for one message at `now_ms` (ms since the epoch); whether there was.
+    pub fn admit(&self, now_ms: u64) -> bool {
+        let (minute, day) = (now_ms / 60_000, now_ms / 86_400_000);
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        if used.0 != minute {
+            (used.0, used.1) = (minute, 0);
+        }
+        if used.2 != day {
+            (used.2, used.3) = (day, 0);
+        }
+        if used.1 >= self.per_minute || used.3 >= self.per_day {
+            return false;
+        }
+        used.1 += 1;
+        used.3 += 1;
+        true
+    }
+}
+
+/// Two rates are the same when they are one shared counter.
+impl PartialEq for EmailRate {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for EmailRate {}
 
 /// One layer of a queue policy: queue names, exact or as a prefix ending in `*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +282,21 @@ impl QueuePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_counts_per_minute_and_per_day() {
+        let rate = EmailRate::new(2, 3);
+        let t0 = 1_800_000_000_000 / 86_400_000 * 86_400_000; // a day's first ms
+        assert!(rate.admit(t0));
+        assert!(rate.admit(t0 + 1));
+        assert!(!rate.admit(t0 + 59_999), "two a minute");
+        assert!(rate.admit(t0 + 60_000), "a new minute");
+        assert!(
+            !rate.admit(t0 + 120_000),
+            "three a day, whatever the minute"
+        );
+        assert!(rate.admit(t0 + 86_400_000), "a new day");
+    }
 
     #[test]
     fn address_patterns() {

@@ -276,12 +276,13 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
         "{mail}"
     );
     // Each listener's records name it `tenant/name`, and the version that ran.
-    // (The log is written in batches: wait for the record.)
-    let query = "/v1/invocations?listener=beta/mail&outcome=ok";
+    // (The log is written in batches: wait for the record.) Through beta's own route.
+    let query = "/v1/tenants/beta/invocations?listener=mail&outcome=ok";
+    let (status, body) = serve.call("GET", query, Some(&acme), Vec::new()).await;
+    assert_eq!(status, 404, "acme reads none of beta's history: {body}");
     let mut records = Value::Null;
     for _ in 0..CHECKS {
-        let operator = Some(crate::uploads::OPERATOR);
-        let (status, body) = serve.call("GET", query, operator, Vec::new()).await;
+        let (status, body) = serve.call("GET", query, Some(&beta), Vec::new()).await;
         assert_eq!(status, 200, "{body}");
         records = body;
         if records.as_array().is_some_and(|r| !r.is_empty()) {
@@ -289,6 +290,7 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
         }
         tokio::time::sleep(CHECK_EVERY).await;
     }
+    assert_eq!(records[0]["listener"], "beta/mail", "{records}");
     assert_eq!(records[0]["version"], 2, "{records}");
 
     // Every message sent came from a listener that was allowed to send it.
@@ -298,4 +300,105 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
         messages.iter().all(|m| !m.contains("elsewhere.net")),
         "{messages:#?}"
     );
+}
+
+#[tokio::test]
+async fn sync_listeners_run_by_tenant_the_first_permanent_failure_stops_the_rest_and_pause_holds_deliveries(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start();
+    let extra = format!(
+        "[email.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout_ms = 5000\n",
+        smtp.port()
+    );
+    let serve = Serve::start_with(dir.path(), &extra);
+    let quotas = json!({
+        "sync_allowed": true,
+        "email": {"allowed_senders": ["*"], "allowed_recipients": ["example.org"]},
+    });
+    let mut tokens = Vec::new();
+    for id in ["acme", "zulu"] {
+        let body = json!({"id": id, "buckets": ["shop"], "quotas": quotas});
+        let (status, answer) = serve.operator("POST", "/v1/tenants", body).await;
+        assert_eq!(status, 201, "{answer}");
+        let token = serve.token(id, "deploy").await;
+        let digest = upload(&serve, id, &token, "send-email").await;
+        tokens.push((token, digest));
+    }
+    let ((acme, acme_mail), (zulu, zulu_mail)) = (&tokens[0], &tokens[1]);
+    let mail = |digest: &str, mode: &str, recipients: &str| {
+        json!({
+            "component": digest, "mode": mode,
+            "settings": {"from": "k@example.org", "recipients": recipients},
+            "email": {"allowed_senders": ["*"], "allowed_recipients": ["*"]},
+        })
+    };
+    // acme's check fails permanently (its recipient is outside the tenant's list).
+    let check = mail(acme_mail, "sync", "x@elsewhere.net");
+    assert_eq!(put(&serve, "acme", acme, "check", check).await.0, 201);
+    let notify = mail(zulu_mail, "sync", "zulu@example.org");
+    assert_eq!(put(&serve, "zulu", zulu, "notify", notify).await.0, 201);
+    let later = mail(zulu_mail, "async", "later@example.org");
+    assert_eq!(put(&serve, "zulu", zulu, "later", later).await.0, 201);
+
+    // By tenant id: acme's check runs first, fails, and the write is refused; zulu's
+    // listener does not run.
+    let (status, answer) = post(&serve, event(false, "shop", "u-1")).await;
+    assert_eq!(status, 422, "{answer}");
+    let kinds: Vec<_> = ran(&answer).into_iter().map(|(n, _, k)| (n, k)).collect();
+    assert_eq!(
+        kinds,
+        [("acme/check".to_owned(), "listener-error".to_owned())]
+    );
+
+    // Paused, acme's check is skipped: zulu's runs.
+    let pause = "/v1/tenants/acme/listeners/check/pause";
+    assert_eq!(
+        serve.call("POST", pause, Some(acme), Vec::new()).await.0,
+        200
+    );
+    let (status, answer) = post(&serve, event(false, "shop", "u-2")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        ran(&answer),
+        [("zulu/notify".to_owned(), Some(1), "ok".to_owned())]
+    );
+    smtp.wait_for("u-2").await;
+
+    // A paused async listener's delivery waits, pending, until it resumes.
+    let pause = "/v1/tenants/zulu/listeners/later/pause";
+    assert_eq!(
+        serve.call("POST", pause, Some(zulu), Vec::new()).await.0,
+        200
+    );
+    let (status, answer) = post(&serve, event(true, "shop", "u-3")).await;
+    assert_eq!(status, 202, "{answer}");
+    let pending_path = "/v1/tenants/zulu/listeners/later/pending";
+    let mut pending = Value::Null;
+    for _ in 0..CHECKS {
+        let (status, body) = serve
+            .call("GET", pending_path, Some(zulu), Vec::new())
+            .await;
+        assert_eq!(status, 200, "{body}");
+        pending = body;
+        if pending["pending"].as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    let waiting = pending["pending"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "{pending}");
+    assert!(
+        waiting[0]["event"].as_str().unwrap().contains("u-3"),
+        "{pending}"
+    );
+    let resume = "/v1/tenants/zulu/listeners/later/resume";
+    assert_eq!(
+        serve.call("POST", resume, Some(zulu), Vec::new()).await.0,
+        200
+    );
+    let sent = smtp.wait_for("u-3").await;
+    assert!(sent.contains("later@example.org"), "{sent}");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 2, "nothing of u-1 was sent: {messages:#?}");
 }

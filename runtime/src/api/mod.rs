@@ -142,6 +142,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/tenants/{tenant}/listeners/{name}/pending",
             get(deliveries::tenant_pending),
         )
+        .route(
+            "/v1/tenants/{tenant}/invocations",
+            get(invocations::list_tenant),
+        )
         .route("/v1/tenants/{tenant}/audit", get(tenants::audit));
     let identified = Router::new()
         .merge(guarded)

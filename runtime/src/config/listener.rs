@@ -86,6 +86,9 @@ impl ListenerConfig {
         if self.name.trim().is_empty() {
             return Err(Invalid::EmptyListenerName);
         }
+        if self.name.contains('/') {
+            return Err(Invalid::SlashInListenerName(self.name.clone()));
+        }
         let limits = self.limits.check(max_memory_bytes, epoch_tick);
         limits.map_err(|error| Invalid::Limits {
             listener: self.name.clone(),

@@ -95,6 +95,9 @@ pub enum Invalid {
     /// A listener's `name` is empty or blank.
     #[error("a [[listener]] has an empty `name`")]
     EmptyListenerName,
+    /// A listener's `name` holds a `/`, which names tenants' listeners (`tenant/name`).
+    #[error("listener `{0}`: a `/` in a name is for tenants' listeners (`tenant/name`, in every record): rename it")]
+    SlashInListenerName(String),
     /// An async listener takes kinto-redis's list, and no Redis is configured.
     #[error("listener `{listener}` takes the `kinto-redis` input, kinto-redis's list on Redis: set [delivery] redis_url (or [queue] redis_url), or take only the `runtime` input (the embedded store holds it without Redis)")]
     KintoRedisWithoutRedis {

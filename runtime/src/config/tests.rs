@@ -74,6 +74,11 @@ fn inconsistencies_name_the_listener_or_key() {
     assert!(matches!(rule(&two), Invalid::DuplicateListener { name } if name == "a"));
     let blank = "[[listener]]\nname = \" \"\ncomponent = \"a.wasm\"\n";
     assert_eq!(rule(blank), Invalid::EmptyListenerName);
+    let slash = "[[listener]]\nname = \"acme/mail\"\ncomponent = \"a.wasm\"\n";
+    assert_eq!(
+        rule(slash),
+        Invalid::SlashInListenerName("acme/mail".into())
+    );
 }
 
 #[test]

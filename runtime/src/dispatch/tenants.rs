@@ -7,7 +7,8 @@
 //! one of the tenant's slots (`quotas.calls_in_flight`: none free, it ends `capacity`
 //! without touching another tenant's). The listener runs under the effective policy: the
 //! operator's rules, then the tenant's, then its own, each layer only narrowing, its queue
-//! pushes confined to the tenant's prefix, its limits capped by the tenant's ceilings as
+//! pushes confined to the tenant's prefix, its emails counted against the tenant's rate
+//! (per minute and per day, all its listeners together), its limits capped by the tenant's ceilings as
 //! they are now.
 //!
 //! A route is one version: a delivery runs the version active when it runs, so a retry
@@ -20,7 +21,7 @@ use crate::engine::{
 };
 use crate::event::{Action, Delivery, Event, Part};
 use crate::limits::{LimitError, Limits};
-use crate::policy::{EmailPolicy, EmailRules, QueuePolicy, QueueRules};
+use crate::policy::{EmailPolicy, EmailRate, EmailRules, QueuePolicy, QueueRules};
 use crate::registry::{
     glob_matches, ListenerDefinition, Registry, RegistryError, Snapshot, Tenant, TenantId,
 };
@@ -170,8 +171,9 @@ struct Inner {
     operator: OperatorRules,
     table: tokio::sync::Mutex<Arc<Table>>,
     loaded: Mutex<HashMap<(String, u32, u64), Listener>>,
-    /// Each tenant's slots, with the bound they were made for.
-    slots: Mutex<HashMap<TenantId, (u32, Arc<Semaphore>)>>,
+    slots: Slots,
+    /// Each tenant's email rate.
+    rates: Mutex<HashMap<TenantId, Arc<EmailRate>>>,
 }
 
 impl TenantRoutes {
@@ -189,7 +191,8 @@ impl TenantRoutes {
                 operator,
                 table: tokio::sync::Mutex::new(Arc::default()),
                 loaded: Mutex::default(),
-                slots: Mutex::default(),
+                slots: Slots::default(),
+                rates: Mutex::default(),
             }),
         }
     }
@@ -244,7 +247,12 @@ impl TenantRoutes {
             index: from,
             count: from,
         };
-        let mut reports = match self.slot(route) {
+        let tenant = &route.tenant;
+        let slot = self
+            .inner
+            .slots
+            .take(&tenant.id, tenant.quotas.calls_in_flight);
+        let mut reports = match slot {
             None => vec![CallReport::not_run(&route.name, part, Outcome::Capacity)],
             Some(_slot) => match self.listener(route).await {
                 Ok(listener) => listener.deliver_from(event, delivery, from).await,
@@ -267,20 +275,19 @@ impl TenantRoutes {
         longest_call(limits.deadline, &self.inner.capabilities)
     }
 
-    /// One of the route's tenant's slots, if one is free.
-    fn slot(&self, route: &TenantRoute) -> Option<OwnedSemaphorePermit> {
-        let bound = route.tenant.quotas.calls_in_flight;
-        let semaphore = {
-            let mut slots = lock(&self.inner.slots);
-            let fresh = || (bound, Arc::new(Semaphore::new(bound as usize)));
-            let entry = slots.entry(route.tenant.id.clone()).or_insert_with(fresh);
-            if entry.0 != bound {
-                // The operator changed the bound: calls in flight keep their old slots.
-                *entry = fresh();
-            }
-            entry.1.clone()
-        };
-        semaphore.try_acquire_owned().ok()
+    /// The tenant's email rate: one counter for all its listeners (a new one when the
+    /// operator changed its bounds).
+    fn rate(&self, tenant: &Tenant) -> Arc<EmailRate> {
+        let q = &tenant.quotas;
+        let bounds = (q.emails_per_minute, q.emails_per_day);
+        let mut rates = lock(&self.inner.rates);
+        let rate = rates
+            .entry(tenant.id.clone())
+            .or_insert_with(|| Arc::new(EmailRate::new(bounds.0, bounds.1)));
+        if rate.bounds() != bounds {
+            *rate = Arc::new(EmailRate::new(bounds.0, bounds.1));
+        }
+        rate.clone()
     }
 
     /// The route's listener: loaded once per version (and tenant revision), through the
@@ -315,6 +322,7 @@ impl TenantRoutes {
             .with_layer(tenant.quotas.email.clone())
             .with_layer(definition.email.clone());
         email.default_sender = operator.default_sender.clone();
+        email.rate = Some(self.rate(tenant));
         let prefix = QueueRules {
             allowed: vec![format!("{}*", tenant.queue_prefix())],
         };
@@ -335,6 +343,46 @@ impl TenantRoutes {
     }
 }
 
+/// Each tenant's calls in flight: its own semaphore, sized by its quota.
+#[derive(Debug, Default)]
+struct Slots(Mutex<HashMap<TenantId, (u32, Arc<Semaphore>)>>);
+
+impl Slots {
+    /// One of `tenant`'s `bound` slots, if one is free (never another tenant's).
+    fn take(&self, tenant: &TenantId, bound: u32) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut slots = lock(&self.0);
+            let fresh = || (bound, Arc::new(Semaphore::new(bound as usize)));
+            let entry = slots.entry(tenant.clone()).or_insert_with(fresh);
+            if entry.0 != bound {
+                // The operator changed the bound: calls in flight keep their old slots.
+                *entry = fresh();
+            }
+            entry.1.clone()
+        };
+        semaphore.try_acquire_owned().ok()
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_at_its_bound_gets_no_slot_and_takes_none_of_another_tenants() {
+        let slots = Slots::default();
+        let (acme, beta): (TenantId, TenantId) = ("acme".parse().unwrap(), "beta".parse().unwrap());
+        let first = slots.take(&acme, 2).expect("a first slot");
+        let _second = slots.take(&acme, 2).expect("a second slot");
+        assert!(slots.take(&acme, 2).is_none(), "acme is at its bound");
+        let _beta = slots.take(&beta, 1).expect("beta's own slot");
+        assert!(slots.take(&beta, 1).is_none(), "beta is at its bound");
+        drop(first);
+        let _again = slots.take(&acme, 2).expect("a slot freed is free again");
+        assert!(slots.take(&acme, 3).is_some(), "a new bound: new slots");
+    }
 }

@@ -118,6 +118,13 @@ impl EmailCtx {
         if self.admitted >= self.policy.max_messages_per_call {
             return Err(SendError::RateLimited);
         }
+        if let Some(rate) = &self.policy.rate {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            let now_ms = now.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            if !rate.admit(now_ms) {
+                return Err(SendError::RateLimited);
+            }
+        }
         self.admitted += 1;
         Ok(email)
     }
