@@ -401,4 +401,43 @@ async fn sync_listeners_run_by_tenant_the_first_permanent_failure_stops_the_rest
     assert!(sent.contains("later@example.org"), "{sent}");
     let messages = smtp.messages();
     assert_eq!(messages.len(), 2, "nothing of u-1 was sent: {messages:#?}");
+
+    // Deleting a tenant deletes its listeners' pending deliveries: a tenant created again
+    // under the same id, with a listener of the same name, finds none of them.
+    assert_eq!(
+        serve.call("POST", pause, Some(zulu), Vec::new()).await.0,
+        200
+    );
+    assert_eq!(post(&serve, event(true, "shop", "u-4")).await.0, 202);
+    let mut held = 0;
+    for _ in 0..CHECKS {
+        let (_, body) = serve
+            .call("GET", pending_path, Some(zulu), Vec::new())
+            .await;
+        held = body["pending"].as_array().map_or(0, Vec::len);
+        if held > 0 {
+            break;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    assert_eq!(held, 1, "u-4 waits for zulu/later");
+    let (status, body) = serve
+        .operator("DELETE", "/v1/tenants/zulu", Value::Null)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let body = json!({"id": "zulu", "buckets": ["shop"], "quotas": quotas});
+    assert_eq!(serve.operator("POST", "/v1/tenants", body).await.0, 201);
+    let zulu = serve.token("zulu", "deploy").await;
+    let digest = upload(&serve, "zulu", &zulu, "send-email").await;
+    let later = mail(&digest, "async", "later@example.org");
+    assert_eq!(put(&serve, "zulu", &zulu, "later", later).await.0, 201);
+    let (status, body) = serve
+        .call("GET", pending_path, Some(&zulu), Vec::new())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["pending"],
+        json!([]),
+        "the old tenant's deliveries are gone"
+    );
 }

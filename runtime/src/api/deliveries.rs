@@ -13,14 +13,16 @@
 //! A tenant's listener's records, under `/v1/tenants/{t}/listeners/{name}/`: the same
 //! `dead-letters`, `dead-letters/replay` and `pending`, through the tenant's token (reading
 //! with a read-only one; replaying and purging with a deploy one) or the operator's. The
-//! records name the listener `t/name`.
+//! records name the listener `t/name`. Deleting a listener, or its tenant, deletes its
+//! pending deliveries and dead letters first (a queue that is down refuses the deletion,
+//! 503, and changes nothing); its invocation records age out with everyone's.
 
 use super::components::allow;
 use super::tenants::tenant_id;
 use super::{ApiError, AppState};
 use crate::delivery::{Clock, DeliveryQueue, QueueError, SystemClock};
 use crate::event::Input;
-use crate::registry::{Caller, TokenScope};
+use crate::registry::{Caller, TenantListener, TokenScope};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Extension;
@@ -187,6 +189,20 @@ pub(super) async fn tenant_pending(
 ) -> Result<Json<Value>, ApiError> {
     let (queue, listener) = tenant_listener(&state, &caller, path, TokenScope::ReadOnly).await?;
     pending(&queue, &listener, q).await
+}
+
+/// Deletes the pending deliveries and dead letters of `listeners` (about to be deleted,
+/// or their tenant): first, so that a queue that is down leaves everything as it was.
+pub(super) async fn forget(state: &AppState, listeners: &[TenantListener]) -> Result<(), ApiError> {
+    let Some(d) = &state.deliveries else {
+        return Ok(());
+    };
+    for listener in listeners {
+        let name = listener.qualified_name();
+        let forgotten = d.queue.forget(&name).await.map_err(unavailable)?;
+        tracing::info!(listener = %name, forgotten, "a deleted listener's deliveries forgotten");
+    }
+    Ok(())
 }
 
 async fn dead_letters(

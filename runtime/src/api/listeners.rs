@@ -251,6 +251,8 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = tenant_id(&tenant)?;
     allow(&caller, &id, TokenScope::Deploy)?;
+    let listener = state.registry.listener(&id, &name).await?;
+    super::deliveries::forget(&state, &[listener]).await?;
     state.registry.delete_listener(&id, &name).await?;
     super::audit(&state, &caller, &id, "listener.delete", &name, json!({})).await;
     Ok(StatusCode::NO_CONTENT)

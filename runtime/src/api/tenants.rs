@@ -190,6 +190,8 @@ pub(super) async fn delete(
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = tenant_id(&tenant)?;
+    let listeners = registry(&state).listeners(&id).await?;
+    super::deliveries::forget(&state, &listeners).await?;
     registry(&state).delete_tenant(&id).await?;
     super::audit(
         &state,

@@ -194,6 +194,11 @@ impl DeliveryQueue for EmbeddedDelivery {
         purged.map_err(QueueError::Store)
     }
 
+    async fn forget(&self, listener: &str) -> Result<usize, QueueError> {
+        let forgotten = self.store.delivery_forget(listener).await;
+        forgotten.map_err(QueueError::Store)
+    }
+
     async fn rejected(
         &self,
         input: Input,

@@ -682,6 +682,25 @@ impl DeliveryQueue for RedisDelivery {
         Ok(count)
     }
 
+    async fn forget(&self, listener: &str) -> Result<usize, QueueError> {
+        let keys = ListenerKeys::of(listener);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("HLEN").arg(&keys.deliveries);
+        pipe.cmd("HLEN").arg(&keys.dead);
+        pipe.cmd("DEL")
+            .arg(&keys.pending)
+            .arg(&keys.deliveries)
+            .arg(&keys.dead)
+            .arg(&keys.dead_order)
+            .arg(&keys.dead_dropped)
+            .ignore();
+        let forgotten = self.run_pipe(&pipe).await;
+        let (pending, dead): (usize, usize) =
+            forgotten.map_err(redis_failed("forgetting a listener"))?;
+        Ok(pending + dead)
+    }
+
     async fn rejected(
         &self,
         input: Input,

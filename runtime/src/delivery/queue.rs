@@ -134,6 +134,10 @@ pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
     /// Deletes `listener`'s dead letters (`id`, or all); returns how many.
     async fn purge_dead(&self, listener: &str, id: Option<&str>) -> Result<usize, QueueError>;
 
+    /// Deletes everything `listener` has here: its pending deliveries and its dead letters
+    /// (its listener or its tenant was deleted); returns how many.
+    async fn forget(&self, listener: &str) -> Result<usize, QueueError>;
+
     /// `input`'s rejected entries, newest first, at most `max`.
     async fn rejected(
         &self,

@@ -235,6 +235,23 @@ impl Store {
         .await
     }
 
+    /// Deletes `listener`'s pending deliveries and dead letters in one transaction; how
+    /// many.
+    pub(crate) async fn delivery_forget(&self, listener: &str) -> Result<usize, StoreError> {
+        let listener = listener.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut deleted = 0;
+            for table in ["delivery_pending", "delivery_dead"] {
+                let sql = format!("DELETE FROM {table} WHERE listener = ?1");
+                deleted += tx.execute(&sql, params![listener])?;
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })
+        .await
+    }
+
     /// `input`'s rejected entries, newest first, at most `max`, with the count dropped.
     pub(crate) async fn delivery_rejected(
         &self,
