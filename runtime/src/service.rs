@@ -120,7 +120,8 @@ impl Service {
             None => (None, None),
         };
         let state = AppState {
-            dispatcher: Dispatcher::new(listeners.sync, tenants, metrics, recorder),
+            dispatcher: Dispatcher::new(listeners.sync, tenants.clone(), metrics, recorder),
+            tenants,
             invocations: log.map(|log| (log, listener_names(config))),
             metrics: Arc::new(metrics_source),
             enqueuer,

@@ -223,6 +223,37 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
     );
     smtp.wait_for("u-shop-3").await;
 
+    // invoke runs a version on an event and answers its effects, sending nothing (the
+    // count of messages at the end shows it); another tenant's token learns nothing.
+    let invoke = "/v1/tenants/acme/listeners/mail/invoke?version=2";
+    let (status, body) = serve
+        .call("POST", invoke, Some(&beta), event(false, "shop", "u-inv"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = serve
+        .call("POST", invoke, Some(&acme), event(false, "shop", "u-inv"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["calls"][0]["outcome"]["kind"], "listener-error",
+        "{body}"
+    );
+    let invoke = "/v1/tenants/acme/listeners/mail/invoke?version=1";
+    let (status, body) = serve
+        .call("POST", invoke, Some(&acme), event(false, "shop", "u-inv"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["listener"].as_str(), body["version"].as_u64()),
+        (Some("acme/mail"), Some(1))
+    );
+    assert_eq!(body["calls"][0]["outcome"]["kind"], "ok", "{body}");
+    let emails = body["calls"][0]["emails"].to_string();
+    assert!(
+        emails.contains("ops@example.org") && emails.contains("u-inv"),
+        "{body}"
+    );
+
     // beta's async listener: only beta's bucket's committed events are enqueued for it.
     let (status, answer) = post(&serve, event(true, "shop", "u-shop-4")).await;
     assert_eq!(status, 200, "nothing async wants shop: {answer}");

@@ -11,17 +11,22 @@
 //! - `POST .../listeners/{name}/rollback` (`{"version": N}`): version N's definition,
 //!   activated again as a new version.
 //! - `POST .../listeners/{name}/pause`, `.../resume`; `DELETE .../listeners/{name}`.
+//! - `POST .../listeners/{name}/invoke[?version=N]`: a version run on the event in the
+//!   body, its effects recorded, not sent.
 //!
 //! Secret settings are answered as `<redacted>`.
 
 use super::components::allow;
 use super::tenants::{if_match, now_ms, tenant_id};
 use super::{ApiError, AppState};
+use crate::dispatch::TenantRoute;
 use crate::engine::{Capabilities, ListenerSpec, Outcome};
+use crate::event::{self, Source};
 use crate::registry::{
-    Caller, ListenerDefinition, ListenerVersion, TenantId, TenantListener, TokenScope,
+    Caller, ListenerDefinition, ListenerVersion, RegistryError, TenantId, TenantListener,
+    TokenScope,
 };
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -143,6 +148,57 @@ pub(super) async fn put(
         StatusCode::OK
     };
     Ok(answer(status, &listener))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InvokeQuery {
+    version: Option<u32>,
+}
+
+/// `POST .../listeners/{name}/invoke[?version=N]`: runs version N (the active one by
+/// default) on the Kinto event in the body, under its effective policy, on backends that
+/// only record: the answer has each call's outcome, log, and the emails and queue pushes
+/// it would have made; nothing is sent.
+pub(super) async fn invoke(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, name)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<InvokeQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = tenant_id(&tenant)?;
+    allow(&caller, &id, TokenScope::Deploy)?;
+    let tenants = state.tenants.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("listeners of tenants need [engine] precompiled = true".into())
+    })?;
+    let the_tenant = Arc::new(state.registry.tenant(&id).await?);
+    let listener = state.registry.listener(&id, &name).await?;
+    let number = q.version.unwrap_or(listener.active);
+    let version = listener.versions.iter().find(|v| v.number == number);
+    let version = version.ok_or_else(|| RegistryError::NoVersion {
+        tenant: id.clone(),
+        name: name.clone(),
+        version: number,
+        kept: listener.versions.iter().map(|v| v.number).collect(),
+    })?;
+    let events = event::parse_events(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let [incoming] = <[_; 1]>::try_from(events).map_err(|events: Vec<_>| {
+        ApiError::BadRequest(format!(
+            "the body holds {} events: invoke runs one",
+            events.len()
+        ))
+    })?;
+    let route = TenantRoute::new(the_tenant, &listener, version);
+    let delivery = incoming.first_delivery(Source::Http);
+    let reports = tenants.invoke(&route, &incoming.event, &delivery).await;
+    let reports = reports.map_err(|e| ApiError::Unavailable(format!("{e}; try again later")))?;
+    Ok(Json(json!({
+        "listener": route.name,
+        "version": number,
+        "wanted": route.wants(&incoming.event),
+        "calls": reports,
+    })))
 }
 
 pub(super) async fn list(

@@ -33,7 +33,7 @@ pub(crate) use metrics::{metrics_router, MetricsSource};
 
 use crate::config::Secret;
 use crate::delivery::Enqueuer;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, TenantRoutes};
 use crate::invocations::InvocationStore;
 use crate::registry::{same_bytes, AuditEntry, Caller, Registry, TenantId};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -59,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) registry: Registry,
     /// What uploads need; none without the precompiled cache.
     pub(crate) uploads: Option<Uploads>,
+    /// The tenants' listeners (for `invoke`); none without the precompiled cache.
+    pub(crate) tenants: Option<TenantRoutes>,
     /// Largest body any route accepts.
     pub(crate) max_body_bytes: usize,
     /// What `GET /metrics` reads.
@@ -121,6 +123,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/tenants/{tenant}/listeners/{name}/rollback",
             post(listeners::rollback),
+        )
+        .route(
+            "/v1/tenants/{tenant}/listeners/{name}/invoke",
+            post(listeners::invoke),
         )
         .route(
             "/v1/tenants/{tenant}/listeners/{name}/pause",

@@ -17,13 +17,15 @@
 use crate::config::Mode;
 use crate::engine::longest_call;
 use crate::engine::{
-    CallReport, Capabilities, CompileChild, CompileError, Engine, Listener, ListenerSpec, Outcome,
+    CallReport, Capabilities, CompileChild, CompileError, Engine, Listener, ListenerSpec,
+    LoadedComponent, Outcome,
 };
 use crate::event::{Action, Delivery, Event, Part};
 use crate::limits::{LimitError, Limits};
 use crate::policy::{EmailPolicy, EmailRate, EmailRules, QueuePolicy, QueueRules};
 use crate::registry::{
-    glob_matches, ListenerDefinition, Registry, RegistryError, Snapshot, Tenant, TenantId,
+    glob_matches, ListenerDefinition, ListenerVersion, Registry, RegistryError, Snapshot, Tenant,
+    TenantId, TenantListener,
 };
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -91,6 +93,23 @@ pub(crate) struct TenantRoute {
 }
 
 impl TenantRoute {
+    /// `version` of `listener`, of `tenant`.
+    pub(crate) fn new(
+        tenant: Arc<Tenant>,
+        listener: &TenantListener,
+        version: &ListenerVersion,
+    ) -> TenantRoute {
+        let actions = version.definition.actions.iter();
+        TenantRoute {
+            tenant,
+            name: listener.qualified_name(),
+            version: version.number,
+            paused: listener.paused,
+            actions: actions.filter_map(|a| a.parse().ok()).collect(),
+            definition: Arc::new(version.definition.clone()),
+        }
+    }
+
     /// Sync or async.
     pub(crate) fn mode(&self) -> Mode {
         self.definition.mode
@@ -139,16 +158,7 @@ impl Table {
             .collect();
         let routes = snapshot.listeners.into_iter().filter_map(|l| {
             let tenant = tenants.get(&l.tenant)?.clone();
-            let active = l.active_version()?;
-            let actions = active.definition.actions.iter();
-            Some(TenantRoute {
-                tenant,
-                name: l.qualified_name(),
-                version: active.number,
-                paused: l.paused,
-                actions: actions.filter_map(|a| a.parse().ok()).collect(),
-                definition: Arc::new(active.definition.clone()),
-            })
+            Some(TenantRoute::new(tenant, &l, l.active_version()?))
         });
         Table {
             generation: Some(snapshot.generation),
@@ -270,6 +280,26 @@ impl TenantRoutes {
         reports
     }
 
+    /// Runs `route` on `event` as it would run, under its effective policy, on backends
+    /// that only record: what it would send and push is in the reports, and nothing is
+    /// sent (`invoke`). Loaded for this call alone, in none of the tenant's slots.
+    pub(crate) async fn invoke(
+        &self,
+        route: &TenantRoute,
+        event: &Event,
+        delivery: &Delivery,
+    ) -> Result<Vec<CallReport>, LoadError> {
+        let loaded = self.load(route).await?;
+        let spec = self.spec(route);
+        let engine = &self.inner.loader.engine;
+        let listener = engine.listener(&loaded, spec, Capabilities::record_only())?;
+        let mut reports = listener.deliver(event, delivery).await;
+        for report in &mut reports {
+            report.version = Some(route.version);
+        }
+        Ok(reports)
+    }
+
     /// How long a tenant's call within `limits` may run at most, on these backends.
     pub(crate) fn longest_call(&self, limits: &Limits) -> std::time::Duration {
         longest_call(limits.deadline, &self.inner.capabilities)
@@ -297,6 +327,20 @@ impl TenantRoutes {
         if let Some(listener) = lock(&self.inner.loaded).get(&key) {
             return Ok(listener.clone());
         }
+        let loaded = self.load(route).await?;
+        let spec = self.spec(route);
+        let capabilities = self.inner.capabilities.clone();
+        let listener = self
+            .inner
+            .loader
+            .engine
+            .listener(&loaded, spec, capabilities)?;
+        lock(&self.inner.loaded).insert(key, listener.clone());
+        Ok(listener)
+    }
+
+    /// The route's component, through the precompiled cache.
+    async fn load(&self, route: &TenantRoute) -> Result<LoadedComponent, LoadError> {
         let loader = &self.inner.loader;
         let digest = &route.definition.component;
         let path = loader.components_dir.join(format!("{digest}.wasm"));
@@ -305,12 +349,7 @@ impl TenantRoutes {
             Err(source) => return Err(LoadError::Read { path, source }),
         };
         let loaded = loader.engine.load_apart(&route.name, &bytes, &loader.child);
-        let loaded = loaded.await?;
-        let spec = self.spec(route);
-        let capabilities = self.inner.capabilities.clone();
-        let listener = loader.engine.listener(&loaded, spec, capabilities)?;
-        lock(&self.inner.loaded).insert(key, listener.clone());
-        Ok(listener)
+        Ok(loaded.await?)
     }
 
     /// The route's effective rules: operator, then tenant, then listener.
