@@ -1,7 +1,7 @@
 //! The running service: turns a configuration into the engine, the backends, the listeners
 //! and the HTTP API, and serves until told to stop.
 
-use crate::api::{self, AppState, Deliveries, MetricsSource, Uploads};
+use crate::api::{self, AppState, CompileQueue, Deliveries, MetricsSource, Uploads};
 use crate::backends::{
     EmbeddedDelivery, EmbeddedQueue, EmbeddedRegistry, OutboxBackend, RedisDelivery, RedisQueue,
     SmtpBackend,
@@ -57,6 +57,10 @@ impl Service {
                 components_dir: store.components_dir(),
                 child: CompileChild::current()
                     .context("finding the running binary for the compile child")?,
+                // Half the cores compile (one thread each), the rest keep serving.
+                compiles: CompileQueue::new(
+                    std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
+                ),
             }),
             None => None,
         };

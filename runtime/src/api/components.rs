@@ -32,6 +32,71 @@ pub(crate) struct Uploads {
     pub(crate) child: CompileChild,
     /// Where the components' bytes are (`<digest>.wasm`).
     pub(crate) components_dir: std::path::PathBuf,
+    /// Whose compiles run, and in which order.
+    pub(crate) compiles: CompileQueue,
+}
+
+/// The uploads' compiles: at most `slots` compile children at once, in arrival order, and
+/// at most one compile per tenant (its next upload, sent meanwhile, is answered 429): one
+/// tenant's uploads cannot fill the queue, and each waits behind at most one of every
+/// other tenant's.
+#[derive(Debug, Clone)]
+pub(crate) struct CompileQueue {
+    slots: Arc<tokio::sync::Semaphore>,
+    compiling: Arc<std::sync::Mutex<std::collections::HashSet<TenantId>>>,
+}
+
+/// A tenant's turn in the queue: its compile, while it lasts.
+pub(crate) struct CompileTurn {
+    queue: CompileQueue,
+    tenant: TenantId,
+}
+
+impl CompileQueue {
+    /// A queue of `slots` compile children at once (at least one).
+    pub(crate) fn new(slots: usize) -> CompileQueue {
+        CompileQueue {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            compiling: Arc::default(),
+        }
+    }
+
+    fn compiling(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<TenantId>> {
+        self.compiling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `tenant`'s turn, unless one of its compiles is running or waiting.
+    pub(crate) fn enter(&self, tenant: &TenantId) -> Result<CompileTurn, ApiError> {
+        if !self.compiling().insert(tenant.clone()) {
+            return Err(ApiError::TooMany(format!(
+                "a component of tenant `{tenant}` is compiling: send this one when it is answered"
+            )));
+        }
+        Ok(CompileTurn {
+            queue: self.clone(),
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+impl CompileTurn {
+    /// Waits for a compile slot (in arrival order).
+    pub(crate) async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        let slots = self.queue.slots.clone();
+        // Never closed: the queue owns the semaphore.
+        slots
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the compile queue's semaphore is never closed"))
+    }
+}
+
+impl Drop for CompileTurn {
+    fn drop(&mut self) {
+        self.queue.compiling().remove(&self.tenant);
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +185,11 @@ pub(super) async fn upload(
     if let Some(same) = state.registry.room_for(&id, &digest, size).await? {
         return Ok((StatusCode::OK, Json(view(&same))));
     }
-    let loaded = load(&uploads.engine, &uploads.child, &digest, &bytes).await?;
+    let turn = uploads.compiles.enter(&id)?;
+    let slot = turn.slot().await;
+    let loaded = load(&uploads.engine, &uploads.child, &digest, &bytes).await;
+    drop((slot, turn));
+    let loaded = loaded?;
     let record = StoredComponent {
         v: crate::registry::COMPONENT_VERSION,
         tenant: id,
@@ -168,4 +237,27 @@ pub(super) async fn list(
     let components = state.registry.components(&id).await?;
     let views: Vec<Value> = components.iter().map(view).collect();
     Ok(Json(json!({ "components": views })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_compiles_one_component_at_a_time_and_others_are_not_held_by_it() {
+        let queue = CompileQueue::new(1);
+        let (acme, beta): (TenantId, TenantId) = ("acme".parse().unwrap(), "beta".parse().unwrap());
+        let turn = queue.enter(&acme).expect("acme's first");
+        let again = queue
+            .enter(&acme)
+            .err()
+            .expect("acme's second waits for none: 429");
+        assert!(
+            matches!(again, ApiError::TooMany(ref m) if m.contains("`acme` is compiling")),
+            "{again}"
+        );
+        let _beta = queue.enter(&beta).expect("beta is not held by acme's turn");
+        drop(turn);
+        assert!(queue.enter(&acme).is_ok(), "acme's turn ended");
+    }
 }

@@ -33,6 +33,9 @@ pub(crate) enum ApiError {
     /// The durable queue did not answer (Redis down): try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller already has as much of something running as it may (a compile).
+    #[error("{0}")]
+    TooMany(String),
     /// An uploaded component was refused, went past a limit of compilation, or could not
     /// be compiled apart.
     #[error("{0}")]
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Compile(e) => match e {
                 CompileError::Refused(_) => StatusCode::BAD_REQUEST,
                 CompileError::CpuTime { .. } | CompileError::Memory { .. } => {

@@ -26,7 +26,7 @@ mod listeners;
 mod metrics;
 mod tenants;
 
-pub(crate) use components::Uploads;
+pub(crate) use components::{CompileQueue, Uploads};
 pub(crate) use deliveries::Deliveries;
 use error::ApiError;
 pub(crate) use metrics::{metrics_router, MetricsSource};
