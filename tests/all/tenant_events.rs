@@ -17,6 +17,11 @@ const CHECKS: usize = 4_000;
 /// `bucket`, by `user` (send-email writes the user id into the body: the sink tells the
 /// events apart by it).
 fn event(committed: bool, bucket: &str, user: &str) -> Vec<u8> {
+    event_bytes(committed, bucket, user)
+}
+
+/// See [`event`].
+fn event_bytes(committed: bool, bucket: &str, user: &str) -> Vec<u8> {
     let events: Value =
         serde_json::from_slice(&std::fs::read(fixture("record-create.json")).unwrap()).unwrap();
     let class = if committed {
@@ -471,4 +476,100 @@ async fn sync_listeners_run_by_tenant_the_first_permanent_failure_stops_the_rest
         json!([]),
         "the old tenant's deliveries are gone"
     );
+}
+
+/// Runs `wasm-listeners ARGS` against `serve` with `token`: exit status, stdout, stderr.
+fn cli(serve: &Serve, token: &str, args: &[&str]) -> (i32, String, String) {
+    let mut command = helpers::bin();
+    command
+        .args(args)
+        .env("WASM_LISTENERS_URL", serve.url())
+        .env("WASM_LISTENERS_TOKEN", token);
+    let out = command.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_creates_a_tenant_uploads_a_listener_and_invokes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(dir.path(), "");
+    let operator = crate::uploads::OPERATOR;
+    let quotas = r#"{"email": {"allowed_senders": ["*"], "allowed_recipients": ["example.org"]}}"#;
+    let run = |token: &str, args: &[&str]| cli(&serve, token, args);
+    let (code, out, err) = run(
+        operator,
+        &[
+            "tenants", "create", "acme", "--bucket", "shop", "--quotas", quotas,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(operator, &["tenants", "token", "acme", "--scope", "deploy"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let issued: Value = serde_json::from_str(&out).unwrap();
+    let token = issued["token"].as_str().unwrap().to_owned();
+
+    let definition = dir.path().join("mail.json");
+    let rules = json!({"email": {"allowed_senders": ["*"], "allowed_recipients": ["*"]}});
+    std::fs::write(&definition, rules.to_string()).unwrap();
+    let component = helpers::guest("send-email");
+    let upload = [
+        "listeners",
+        "--tenant",
+        "acme",
+        "upload",
+        "mail",
+        component.to_str().unwrap(),
+        "--definition",
+        definition.to_str().unwrap(),
+        "--setting",
+        "from=k@example.org",
+        "--setting",
+        "recipients=ops@example.org",
+    ];
+    let (code, out, err) = run(&token, &upload);
+    assert_eq!(code, 0, "{out}{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["active"], 1, "{out}");
+
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, event_bytes(false, "shop", "u-cli")).unwrap();
+    let invoke = [
+        "listeners",
+        "--tenant",
+        "acme",
+        "invoke",
+        "mail",
+        "--event",
+        event.to_str().unwrap(),
+    ];
+    let (code, out, err) = run(&token, &invoke);
+    assert_eq!(code, 0, "{out}{err}");
+    let invoked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(invoked["calls"][0]["outcome"]["kind"], "ok", "{out}");
+    assert!(
+        invoked["calls"][0]["emails"].to_string().contains("u-cli"),
+        "{out}"
+    );
+
+    // A refusal exits 1 with the runtime's message; a read-only token may not deploy.
+    let (code, out, err) = run(
+        &token,
+        &["listeners", "--tenant", "acme", "show", "nothere"],
+    );
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("404") && err.contains("no listener `nothere`"),
+        "{err}"
+    );
+    let (code, out, err) = run(&token, &["tenants", "list"]);
+    assert_eq!(
+        code, 1,
+        "a tenant's token on an operator's command: {out}{err}"
+    );
+    assert!(err.contains("403"), "{err}");
 }

@@ -40,6 +40,11 @@ impl Serve {
         }
     }
 
+    /// Its API's URL.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
     /// `method path` with `token` as the bearer and `body`; the answer as JSON.
     pub(crate) async fn call(
         &self,

@@ -9,6 +9,7 @@ mod invocations;
 mod invoke;
 mod out;
 mod queue;
+mod remote;
 mod report;
 mod serve;
 mod test;
@@ -49,6 +50,10 @@ enum Command {
     Deliveries(deliveries::DeliveriesCommand),
     /// Print the invocation log (every listener call), newest first, filtered.
     Invocations(invocations::InvocationsArgs),
+    /// Manage tenants and their tokens on a running runtime (the operator's token).
+    Tenants(remote::TenantsArgs),
+    /// Upload and manage a tenant's listeners on a running runtime (its token).
+    Listeners(remote::ListenersArgs),
     /// Compiles the component on standard input under limits, for `serve` (internal).
     #[command(hide = true)]
     CompileChild(CompileChildArgs),
@@ -67,9 +72,14 @@ struct CompileChildArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    if let Command::CompileChild(args) = &cli.command {
-        // No async runtime: the child compiles and exits.
-        return crate::engine::compile_child_main(args.cpu_secs, args.address_space_bytes);
+    // No async runtime: the child compiles and exits; the API's clients block.
+    match cli.command {
+        Command::CompileChild(args) => {
+            return crate::engine::compile_child_main(args.cpu_secs, args.address_space_bytes)
+        }
+        Command::Tenants(args) => return remote::tenants(args),
+        Command::Listeners(args) => return remote::listeners(args),
+        _ => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -85,7 +95,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Worker(args) => worker::run(args).await,
             Command::Deliveries(command) => deliveries::run(command).await,
             Command::Invocations(args) => invocations::run(args).await,
-            Command::CompileChild(_) => unreachable!("run before the runtime starts"),
+            Command::CompileChild(_) | Command::Tenants(_) | Command::Listeners(_) => {
+                unreachable!("run before the runtime starts")
+            }
         }
     });
     result.unwrap_or_else(|e| fail(format!("{e:#}")))
