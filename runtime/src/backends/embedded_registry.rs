@@ -130,6 +130,13 @@ impl RegistryStore for EmbeddedRegistry {
         found.iter().map(|text| decode("listener", text)).collect()
     }
 
+    async fn remove_component(&self, tenant: &TenantId, digest: &str) -> Result<(), RegistryError> {
+        let removed = self
+            .store
+            .registry_remove_component(tenant.to_string(), digest.to_owned());
+        Ok(removed.await?)
+    }
+
     async fn generation(&self) -> Result<u64, RegistryError> {
         Ok(self.store.registry_generation().await?)
     }
@@ -453,5 +460,84 @@ mod tests {
             None,
             "a deleted tenant's tokens do not come back with a new tenant of the same id"
         );
+    }
+
+    #[tokio::test]
+    async fn a_component_no_version_uses_is_removed_and_its_file_when_nobody_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let quotas = crate::registry::Quotas {
+            versions_kept: 1,
+            ..Default::default()
+        };
+        for name in ["acme", "beta"] {
+            let change = TenantChange {
+                quotas: Some(quotas.clone()),
+                ..TenantChange::default()
+            };
+            registry.create_tenant(id(name), change, 1).await.unwrap();
+        }
+        let (acme, beta) = (id("acme"), id("beta"));
+        let component = |tenant: &TenantId, bytes: &[u8]| StoredComponent {
+            v: crate::registry::COMPONENT_VERSION,
+            tenant: tenant.clone(),
+            digest: crate::registry::digest(bytes),
+            size: bytes.len() as u64,
+            contract: "0.1.0".into(),
+            imports: Vec::new(),
+            uploaded_ms: 1,
+        };
+        let (one, two, shared) = (b"one".as_slice(), b"two".as_slice(), b"shared".as_slice());
+        for (tenant, bytes) in [(&acme, one), (&acme, two), (&acme, shared), (&beta, shared)] {
+            registry
+                .add_component(&component(tenant, bytes), bytes)
+                .await
+                .unwrap();
+        }
+        let file = |bytes: &[u8]| {
+            dir.path().join(format!(
+                "components/{}.wasm",
+                crate::registry::digest(bytes)
+            ))
+        };
+        let digests =
+            |list: Vec<StoredComponent>| list.into_iter().map(|c| c.digest).collect::<Vec<_>>();
+        let put = |digest: String| {
+            let definition = crate::registry::ListenerDefinition {
+                component: digest,
+                ..serde_json::from_str(r#"{"component": ""}"#).unwrap()
+            };
+            let registry = &registry;
+            let acme = &acme;
+            async move {
+                let checked = registry
+                    .check_definition(acme, "mail", definition)
+                    .await
+                    .unwrap();
+                registry
+                    .put_listener(acme, "mail", checked, None, "t".into(), 2)
+                    .await
+                    .unwrap();
+            }
+        };
+        put(crate::registry::digest(one)).await;
+        put(crate::registry::digest(shared)).await;
+        // `one` went with version 1 (one version kept); `two` was never used: it stays.
+        let kept = digests(registry.components(&acme).await.unwrap());
+        assert!(!kept.contains(&crate::registry::digest(one)), "{kept:?}");
+        assert!(kept.contains(&crate::registry::digest(two)), "{kept:?}");
+        assert!(!file(one).exists() && file(two).exists());
+        // Deleting the listener releases `shared`: acme's record goes, beta's file stays.
+        registry.delete_listener(&acme, "mail").await.unwrap();
+        let kept = digests(registry.components(&acme).await.unwrap());
+        assert!(!kept.contains(&crate::registry::digest(shared)), "{kept:?}");
+        assert_eq!(
+            digests(registry.components(&beta).await.unwrap()),
+            [crate::registry::digest(shared)]
+        );
+        assert!(file(shared).exists(), "beta still has it");
+        registry.delete_tenant(&beta).await.unwrap();
+        assert!(!file(shared).exists(), "nobody has it now");
+        assert!(file(two).exists(), "acme still has it");
     }
 }

@@ -137,7 +137,7 @@ impl TenantListener {
         by: String,
         rollback_of: Option<u32>,
         kept: u32,
-    ) {
+    ) -> Vec<ListenerVersion> {
         let number = self.versions.last().map_or(1, |v| v.number + 1);
         self.versions.push(ListenerVersion {
             number,
@@ -149,7 +149,7 @@ impl TenantListener {
         self.active = number;
         let kept = usize::try_from(kept.max(1)).unwrap_or(usize::MAX);
         let excess = self.versions.len().saturating_sub(kept);
-        self.versions.drain(..excess);
+        self.versions.drain(..excess).collect()
     }
 }
 

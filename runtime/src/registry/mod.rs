@@ -89,6 +89,10 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
         bytes: &[u8],
     ) -> Result<(), RegistryError>;
 
+    /// Removes the tenant's record of component `digest`, and its bytes when no other
+    /// tenant has a record of it.
+    async fn remove_component(&self, tenant: &TenantId, digest: &str) -> Result<(), RegistryError>;
+
     /// The tenant's components, oldest first.
     async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError>;
 
@@ -680,9 +684,10 @@ impl Registry {
         let expected = (!created).then_some(listener.revision);
         check_revision(&listener, if_match)?;
         let kept = tenant.quotas.versions_kept;
-        listener.push(definition, now_ms, by, None, kept);
+        let dropped = listener.push(definition, now_ms, by, None, kept);
         listener.revision += 1;
         self.store.put_listener(&listener, expected).await?;
+        self.release(id, &dropped).await?;
         Ok((listener, created))
     }
 
@@ -740,9 +745,10 @@ impl Registry {
         let definition = earlier.definition.clone();
         let expected = Some(listener.revision);
         let kept = tenant.quotas.versions_kept;
-        listener.push(definition, now_ms, by, Some(version), kept);
+        let dropped = listener.push(definition, now_ms, by, Some(version), kept);
         listener.revision += 1;
         self.store.put_listener(&listener, expected).await?;
+        self.release(id, &dropped).await?;
         Ok(listener)
     }
 
@@ -765,14 +771,37 @@ impl Registry {
 
     /// Deletes tenant `id`'s listener `name` and its versions.
     pub async fn delete_listener(&self, id: &TenantId, name: &str) -> Result<(), RegistryError> {
-        self.tenant(id).await?;
+        let listener = self.listener(id, name).await?;
         match self.store.delete_listener(id, name).await? {
-            true => Ok(()),
+            true => self.release(id, &listener.versions).await,
             false => Err(RegistryError::NoListener {
                 tenant: id.clone(),
                 name: name.to_owned(),
             }),
         }
+    }
+
+    /// Removes the tenant's components that `gone` (versions dropped or deleted) used and
+    /// no version of its listeners uses any more (their bytes too, when no other tenant
+    /// has them). A component uploaded and not used yet is never removed.
+    async fn release(&self, id: &TenantId, gone: &[ListenerVersion]) -> Result<(), RegistryError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let listeners = self.store.listeners(id).await?;
+        let used: std::collections::HashSet<&str> = listeners
+            .iter()
+            .flat_map(|l| l.versions.iter())
+            .map(|v| v.definition.component.as_str())
+            .collect();
+        let mut released = std::collections::BTreeSet::new();
+        for version in gone {
+            let digest = version.definition.component.as_str();
+            if !used.contains(digest) && released.insert(digest) {
+                self.store.remove_component(id, digest).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends `entry` to the audit log.

@@ -57,10 +57,21 @@ impl Store {
         .await
     }
 
-    /// Deletes tenant `id` and its tokens in one transaction; whether it existed.
+    /// Deletes tenant `id`, its tokens, components and listeners in one transaction, then
+    /// the files of its components no other tenant has; whether it existed.
     pub(crate) async fn registry_delete_tenant(&self, id: String) -> Result<bool, StoreError> {
-        self.run(move |conn| {
+        let dir = self.components_dir();
+        let (deleted, unused) = self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let unused: Vec<String> = {
+                let mut select = tx.prepare(
+                    "SELECT digest FROM registry_components AS mine WHERE tenant = ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM registry_components AS other \
+                      WHERE other.digest = mine.digest AND other.tenant <> ?1)",
+                )?;
+                let rows = select.query_map(params![id], |row| row.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
             for table in [
                 "registry_tokens",
                 "registry_components",
@@ -71,9 +82,18 @@ impl Store {
             }
             let deleted = tx.execute("DELETE FROM registry_tenants WHERE id = ?1", params![id])?;
             tx.commit()?;
-            Ok(deleted > 0)
+            Ok((deleted > 0, unused))
         })
-        .await
+        .await?;
+        for digest in unused {
+            let file = dir.join(format!("{digest}.wasm"));
+            match tokio::fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StoreError::File { path: file, source }),
+            }
+        }
+        Ok(deleted)
     }
 
     /// Writes a token's record.
@@ -164,6 +184,40 @@ impl Store {
             .map(drop)
         })
         .await
+    }
+
+    /// Deletes tenant `tenant`'s record of component `digest`, then its file when no other
+    /// tenant has a record of it.
+    pub(crate) async fn registry_remove_component(
+        &self,
+        tenant: String,
+        digest: String,
+    ) -> Result<(), StoreError> {
+        let file = self.components_dir().join(format!("{digest}.wasm"));
+        let unused = self
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "DELETE FROM registry_components WHERE tenant = ?1 AND digest = ?2",
+                    params![tenant, digest],
+                )?;
+                let others: i64 = tx.query_row(
+                    "SELECT count(*) FROM registry_components WHERE digest = ?1",
+                    params![digest],
+                    |row| row.get(0),
+                )?;
+                tx.commit()?;
+                Ok(others == 0)
+            })
+            .await?;
+        if unused {
+            match tokio::fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StoreError::File { path: file, source }),
+            }
+        }
+        Ok(())
     }
 
     /// The records of tenant `tenant`'s components, oldest first.
