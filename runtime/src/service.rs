@@ -96,7 +96,9 @@ impl Service {
         let metrics_source = MetricsSource {
             metrics: metrics.clone(),
             engine: listeners.engine.clone(),
-            queue: queue.clone().map(|q| (q, listeners.inputs())),
+            queue: queue
+                .clone()
+                .map(|q| (q, listeners.inputs(tenants.is_some()))),
             token: off_loopback_token(config, config.server.listen)?,
         };
         let (enqueuer, deliveries) = match queue {
@@ -186,7 +188,7 @@ impl Service {
         let source = MetricsSource {
             metrics: metrics.clone(),
             engine: listeners.engine.clone(),
-            queue: Some((queue.clone(), listeners.inputs())),
+            queue: Some((queue.clone(), listeners.inputs(tenants.is_some()))),
             token: None,
         };
         let routes = listeners.asynchronous;
@@ -414,9 +416,13 @@ impl Listeners {
         Ok(listeners)
     }
 
-    /// The inputs some async listener takes.
-    fn inputs(&self) -> Vec<Input> {
+    /// The inputs some async listener takes: the runtime's too when tenants are served
+    /// (theirs take it).
+    fn inputs(&self, tenants: bool) -> Vec<Input> {
         let mut inputs = Vec::new();
+        if tenants {
+            inputs.push(Input::Runtime);
+        }
         for input in self
             .asynchronous
             .iter()

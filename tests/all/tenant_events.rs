@@ -41,6 +41,22 @@ fn event_bytes(committed: bool, bucket: &str, user: &str) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap()
 }
 
+/// GETs `path` with `token` until `done` holds for the answer (a 200), checking every
+/// [`CHECK_EVERY`]; the last answer (the caller's assertions say what was missing).
+async fn get_until(serve: &Serve, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut answer = Value::Null;
+    for _ in 0..CHECKS {
+        let (status, body) = serve.call("GET", path, Some(token), Vec::new()).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        answer = body;
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+    answer
+}
+
 /// Uploads guest `name` as `token`'s tenant's component; its digest.
 async fn upload(serve: &Serve, tenant: &str, token: &str, name: &str) -> String {
     let bytes = std::fs::read(helpers::guest(name)).unwrap();
@@ -269,16 +285,7 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
 
     // Version 1 refuses to mail outside the lists: permanent, a dead letter at once.
     let dead_path = "/v1/tenants/beta/listeners/mail/dead-letters";
-    let mut letters = Value::Null;
-    for _ in 0..CHECKS {
-        let (status, body) = serve.call("GET", dead_path, Some(&beta), Vec::new()).await;
-        assert_eq!(status, 200, "{body}");
-        letters = body;
-        if letters["count"] != 0 {
-            break;
-        }
-        tokio::time::sleep(CHECK_EVERY).await;
-    }
+    let letters = get_until(&serve, dead_path, &beta, |b| b["count"] != 0).await;
     assert_eq!(letters["count"], 1, "{letters}");
     let letter = &letters["dead_letters"][0];
     assert!(
@@ -316,16 +323,7 @@ async fn two_tenants_get_their_own_events_send_within_their_lists_and_replay_the
     let query = "/v1/tenants/beta/invocations?listener=mail&outcome=ok";
     let (status, body) = serve.call("GET", query, Some(&acme), Vec::new()).await;
     assert_eq!(status, 404, "acme reads none of beta's history: {body}");
-    let mut records = Value::Null;
-    for _ in 0..CHECKS {
-        let (status, body) = serve.call("GET", query, Some(&beta), Vec::new()).await;
-        assert_eq!(status, 200, "{body}");
-        records = body;
-        if records.as_array().is_some_and(|r| !r.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(CHECK_EVERY).await;
-    }
+    let records = get_until(&serve, query, &beta, |b| b[0].is_object()).await;
     assert_eq!(records[0]["listener"], "beta/mail", "{records}");
     assert_eq!(records[0]["version"], 2, "{records}");
 
@@ -410,18 +408,8 @@ async fn sync_listeners_run_by_tenant_the_first_permanent_failure_stops_the_rest
     let (status, answer) = post(&serve, event(true, "shop", "u-3")).await;
     assert_eq!(status, 202, "{answer}");
     let pending_path = "/v1/tenants/zulu/listeners/later/pending";
-    let mut pending = Value::Null;
-    for _ in 0..CHECKS {
-        let (status, body) = serve
-            .call("GET", pending_path, Some(zulu), Vec::new())
-            .await;
-        assert_eq!(status, 200, "{body}");
-        pending = body;
-        if pending["pending"].as_array().is_some_and(|p| !p.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(CHECK_EVERY).await;
-    }
+    let held = |b: &Value| b["pending"][0].is_object();
+    let pending = get_until(&serve, pending_path, zulu, held).await;
     let waiting = pending["pending"].as_array().unwrap();
     assert_eq!(waiting.len(), 1, "{pending}");
     assert!(
@@ -445,18 +433,12 @@ async fn sync_listeners_run_by_tenant_the_first_permanent_failure_stops_the_rest
         200
     );
     assert_eq!(post(&serve, event(true, "shop", "u-4")).await.0, 202);
-    let mut held = 0;
-    for _ in 0..CHECKS {
-        let (_, body) = serve
-            .call("GET", pending_path, Some(zulu), Vec::new())
-            .await;
-        held = body["pending"].as_array().map_or(0, Vec::len);
-        if held > 0 {
-            break;
-        }
-        tokio::time::sleep(CHECK_EVERY).await;
-    }
-    assert_eq!(held, 1, "u-4 waits for zulu/later");
+    let pending = get_until(&serve, pending_path, zulu, held).await;
+    assert_eq!(
+        pending["pending"].as_array().map(Vec::len),
+        Some(1),
+        "{pending}"
+    );
     let (status, body) = serve
         .operator("DELETE", "/v1/tenants/zulu", Value::Null)
         .await;

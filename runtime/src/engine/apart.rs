@@ -222,9 +222,14 @@ pub(crate) fn child_main(cpu_secs: u64, address_space: u64) -> ExitCode {
         }
     }
     let mut bytes = Vec::new();
+    // Past the address-space limit, any step may be the one refused: reading the bytes
+    // (`try_reserve`), the engine's reservations, the compile; each says so.
     if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
         eprintln!("compile-child: cannot read the component: {e}");
-        return ExitCode::FAILURE;
+        return match e.kind() {
+            std::io::ErrorKind::OutOfMemory => ExitCode::from(EXIT_MEMORY),
+            _ => ExitCode::FAILURE,
+        };
     }
     let mut config = super::compilation_config();
     config.parallel_compilation(false);
@@ -232,7 +237,10 @@ pub(crate) fn child_main(cpu_secs: u64, address_space: u64) -> ExitCode {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("compile-child: cannot create the engine: {e:#}");
-            return ExitCode::FAILURE;
+            return match out_of_memory(&e) {
+                true => ExitCode::from(EXIT_MEMORY),
+                false => ExitCode::FAILURE,
+            };
         }
     };
     let artifact = match wasmtime::component::Component::new(&engine, &bytes)
