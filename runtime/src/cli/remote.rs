@@ -50,15 +50,8 @@ enum TenantsCommand {
     Create {
         /// Its id: 1-40 of a-z, 0-9 and `-`, starting with a letter.
         id: String,
-        /// Who it is, in words.
-        #[arg(long)]
-        name: Option<String>,
-        /// A Kinto bucket (or `*` pattern) its listeners get events of; repeat for more.
-        #[arg(long = "bucket")]
-        buckets: Vec<String>,
-        /// Its quotas, as JSON (`{"sync_allowed": true, ...}`; absent fields: defaults).
-        #[arg(long)]
-        quotas: Option<String>,
+        #[command(flatten)]
+        fields: TenantFields,
     },
     /// Lists the tenants (operator).
     List,
@@ -71,15 +64,8 @@ enum TenantsCommand {
     Update {
         /// The tenant.
         id: String,
-        /// Who it is, in words.
-        #[arg(long)]
-        name: Option<String>,
-        /// Its buckets, replacing the old ones; repeat for more.
-        #[arg(long = "bucket")]
-        buckets: Vec<String>,
-        /// Its quotas, whole, as JSON.
-        #[arg(long)]
-        quotas: Option<String>,
+        #[command(flatten)]
+        fields: TenantFields,
         /// Disables (`true`) or enables (`false`) it.
         #[arg(long)]
         disabled: Option<bool>,
@@ -107,6 +93,38 @@ enum TenantsCommand {
         /// The token's prefix (its first 12 hex digits after `wlt_`).
         prefix: String,
     },
+}
+
+/// A tenant's fields, as `create` and `update` take them (absent: left as they are, or
+/// their defaults on creation).
+#[derive(Debug, clap::Args)]
+struct TenantFields {
+    /// Who it is, in words.
+    #[arg(long)]
+    name: Option<String>,
+    /// A Kinto bucket (or `*` pattern) its listeners get events of; repeat for more (on
+    /// `update`, they replace the old ones).
+    #[arg(long = "bucket")]
+    buckets: Vec<String>,
+    /// Its quotas, whole, as JSON (`{"sync_allowed": true, ...}`; absent fields: defaults).
+    #[arg(long)]
+    quotas: Option<String>,
+}
+
+impl TenantFields {
+    /// Sets the fields given on `body`.
+    fn onto(self, mut body: Value) -> Result<Value, RemoteError> {
+        if let Some(name) = self.name {
+            body["name"] = name.into();
+        }
+        if !self.buckets.is_empty() {
+            body["buckets"] = self.buckets.into();
+        }
+        if let Some(quotas) = self.quotas {
+            body["quotas"] = json_arg("--quotas", &quotas)?;
+        }
+        Ok(body)
+    }
 }
 
 /// `wasm-listeners listeners`.
@@ -313,40 +331,18 @@ pub(crate) fn tenants(args: TenantsArgs) -> ExitCode {
     let remote = &args.remote;
     let result = (|| {
         let request = match args.command {
-            TenantsCommand::Create {
-                id,
-                name,
-                buckets,
-                quotas,
-            } => {
-                let mut body = json!({ "id": id, "buckets": buckets });
-                if let Some(name) = name {
-                    body["name"] = name.into();
-                }
-                if let Some(quotas) = quotas {
-                    body["quotas"] = json_arg("--quotas", &quotas)?;
-                }
+            TenantsCommand::Create { id, fields } => {
+                let body = fields.onto(json!({ "id": id }))?;
                 with("POST", "/v1/tenants".into(), body)
             }
             TenantsCommand::List => get("/v1/tenants".into()),
             TenantsCommand::Show { id } => get(format!("/v1/tenants/{id}")),
             TenantsCommand::Update {
                 id,
-                name,
-                buckets,
-                quotas,
+                fields,
                 disabled,
             } => {
-                let mut body = json!({});
-                if let Some(name) = name {
-                    body["name"] = name.into();
-                }
-                if !buckets.is_empty() {
-                    body["buckets"] = buckets.into();
-                }
-                if let Some(quotas) = quotas {
-                    body["quotas"] = json_arg("--quotas", &quotas)?;
-                }
+                let mut body = fields.onto(json!({}))?;
                 if let Some(disabled) = disabled {
                     body["disabled"] = disabled.into();
                 }
