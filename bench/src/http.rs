@@ -55,7 +55,7 @@ pub(crate) async fn rows(guests: &Guests, scale: Scale) -> anyhow::Result<Vec<Ro
 }
 
 /// config/tutorial.toml with its data folder and components here, and `extra` sections.
-fn config(guests: &Guests, data: &Path, extra: &str) -> anyhow::Result<String> {
+pub(crate) fn config(guests: &Guests, data: &Path, extra: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(servers::repo().join("config/tutorial.toml"))?;
     let text = text
         .replace(
@@ -71,7 +71,9 @@ fn config(guests: &Guests, data: &Path, extra: &str) -> anyhow::Result<String> {
 }
 
 /// Serves `config` on a free port until the sender is used or dropped.
-async fn serve(config: &Config) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+pub(crate) async fn serve(
+    config: &Config,
+) -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     let service = Service::build(config).await?;
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = socket.local_addr()?;
@@ -95,9 +97,8 @@ async fn load(
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let body = body.clone();
-        tasks.push(tokio::spawn(
-            async move { client(address, body, end).await },
-        ));
+        let keep_going = move || Instant::now() < end;
+        tasks.push(tokio::spawn(client(address, body, keep_going)));
     }
     let mut latencies = Vec::new();
     for task in tasks {
@@ -110,19 +111,22 @@ async fn load(
     Ok((rate, format!("p50 {p50:.2} ms, p99 {p99:.2} ms")))
 }
 
-/// One keep-alive connection posting until `end`; every answer must be 200.
-async fn client(address: SocketAddr, body: Bytes, end: Instant) -> anyhow::Result<Vec<Duration>> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+/// One keep-alive connection posting `body` to `/v1/events` while `keep_going` says so;
+/// every answer must be 200. The latency of each request.
+pub(crate) async fn client(
+    address: SocketAddr,
+    body: Bytes,
+    keep_going: impl Fn() -> bool,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut sender = connect(address).await?;
     let mut latencies = Vec::new();
-    while Instant::now() < end {
+    while keep_going() {
         let request = hyper::Request::post("/v1/events")
             .header(hyper::header::HOST, address.to_string())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body.clone()))?;
         let sent = Instant::now();
+        sender.ready().await?;
         let response = sender.send_request(request).await?;
         let status = response.status();
         let answer = response.into_body().collect().await?.to_bytes();
@@ -134,4 +138,39 @@ async fn client(address: SocketAddr, body: Bytes, end: Instant) -> anyhow::Resul
         latencies.push(sent.elapsed());
     }
     Ok(latencies)
+}
+
+/// A keep-alive HTTP/1.1 connection to `address`.
+async fn connect(address: SocketAddr) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One request of `body` (JSON, or the bytes of a component) on a connection of its own:
+/// the status and the answer's text.
+pub(crate) async fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> anyhow::Result<(u16, String)> {
+    let mut sender = connect(address).await?;
+    let content_type = match body.first() {
+        Some(b'{') => "application/json",
+        _ => "application/wasm",
+    };
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, address.to_string())
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(Full::new(body))?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let answer = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&answer).into_owned()))
 }

@@ -14,6 +14,8 @@
 //!   tutorial's worker.
 //! - `guests.rs`: row 6, listeners in every language: size, compile and precompiled load
 //!   times, fuel and time per event, and the engine row for the big guests.
+//! - `uploads.rs`: row 7, sync events while a tenant's upload compiles in the child (this
+//!   binary serves as `compile-child`) against none.
 //! - `servers.rs`: the SMTP sink and Redis the rows run against; the Python anchors.
 //! - `measure.rs`: trials, medians, percentiles.
 //! - `report.rs`, `plot.rs`: BENCHMARKS.md and its PNG.
@@ -28,6 +30,7 @@ mod plot;
 mod report;
 mod servers;
 mod sink;
+mod uploads;
 mod worker;
 
 use clap::Parser;
@@ -45,7 +48,7 @@ struct Args {
     /// Where BENCHMARKS.md and benchmarks.png go.
     #[arg(long, value_name = "DIR", default_value = ".")]
     out: PathBuf,
-    /// Rows to run (engine, email, http, worker, guests); default all.
+    /// Rows to run (engine, email, http, worker, guests, uploads); default all.
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
 }
@@ -55,6 +58,13 @@ struct Args {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The uploads row's `serve` compiles in a child of the running binary: this one.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "compile-child")
+    {
+        return wasm_listeners::run(wasm_listeners::Cli::parse());
+    }
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(run(&args)) {
@@ -86,6 +96,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     if wants("worker") {
         rows.extend(worker::rows(&guests, scale).await?);
+    }
+    if wants("uploads") {
+        rows.extend(uploads::rows(&guests, scale).await?);
     }
     let mut languages = Vec::new();
     if wants("guests") {

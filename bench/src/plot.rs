@@ -34,7 +34,7 @@ pub(crate) fn draw(rows: &[Row], path: &Path) -> anyhow::Result<()> {
         root.fill(&WHITE).map_err(plot_error)?;
         let title = ("sans-serif", 20).into_font();
         let text = ("sans-serif", 13).into_font();
-        let heading = "ours / baseline, log scale (rate rows: above 1 is ours ahead; time-per-call rows: above 1 is ours slower); black mark: the target";
+        let heading = "ours / baseline, log scale (rate rows: above 1 is ours ahead; time-per-call and p99 rows: above 1 is ours slower); black mark: the target";
         root.draw(&Text::new(heading, (10, 15), title))
             .map_err(plot_error)?;
         axis(&root, height, &text)?;

@@ -14,6 +14,8 @@ pub(crate) struct Side {
     pub(crate) rate: f64,
     /// Extra figures (latency percentiles), as text.
     pub(crate) detail: String,
+    /// The 99th percentile latency, for rows whose ratio is taken on it.
+    pub(crate) p99: Option<Duration>,
 }
 
 impl Side {
@@ -22,6 +24,7 @@ impl Side {
             label: label.into(),
             rate,
             detail: String::new(),
+            p99: None,
         }
     }
 }
@@ -58,6 +61,8 @@ pub(crate) enum Ratio {
     Rate,
     /// Ours over theirs, in time per operation (lower is better).
     Time,
+    /// Ours over theirs, in 99th percentile latency (lower is better).
+    P99,
 }
 
 /// One comparison: ours against a baseline, in one run.
@@ -84,6 +89,7 @@ impl Row {
         Some(match self.ratio {
             Ratio::Rate => self.ours.rate / theirs.rate,
             Ratio::Time => theirs.rate / self.ours.rate,
+            Ratio::P99 => self.ours.p99?.as_secs_f64() / theirs.p99?.as_secs_f64(),
         })
     }
 
@@ -188,7 +194,7 @@ pub(crate) fn markdown(
             "**A smoke run (`--quick`): one short trial per side; the figures mean nothing.**\n\n",
         );
     }
-    out.push_str("Each row runs both sides in the same run, alternating trials; a figure is the median of the trials. A ratio is ours over the baseline in operations per second, or in time per operation where the target is a ceiling.\n\n");
+    out.push_str("Each row runs both sides in the same run, alternating trials; a figure is the median of the trials. A ratio is ours over the baseline in operations per second, or in time per operation (or p99 latency, where the row says so) where the target is a ceiling.\n\n");
     out.push_str(&table(rows));
     if !guests.is_empty() {
         out.push_str("\n## Listeners in every language\n\nEach example loaded twice into one engine with an artifact cache: *compile* is the first load (compile, check, store the artifact), *precompiled load* the second (read, verify, deserialise, check); fuel and time are one `Listener::call` on the record-creation event, fresh instance included.\n\n");

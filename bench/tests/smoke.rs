@@ -33,6 +33,7 @@ fn the_benchmark_command_runs_every_row() {
         "| send-email in C |",
         "| queue-forward in Zig |",
         "guests: send-email in Zig, 1 concurrent call(s)",
+        "uploads: sync events, 1 client, while a Rust send-email upload compiles",
     ] {
         assert!(report.contains(row), "{row} missing from:\n{report}");
     }

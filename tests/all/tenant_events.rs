@@ -555,3 +555,113 @@ async fn the_command_line_creates_a_tenant_uploads_a_listener_and_invokes_it() {
     );
     assert!(err.contains("403"), "{err}");
 }
+
+/// A tenant at its `calls_in_flight` bound: a sync event gets `capacity` (503) at once, an
+/// async delivery is put back (`capacity` does not count as an attempt; it is due again a
+/// second later) until a slot is free, and another tenant's events run in the
+/// meantime. The held call is a send the SMTP sink keeps at `DATA` until the test lets go.
+#[tokio::test]
+async fn a_tenant_at_its_calls_in_flight_gets_capacity_and_another_tenant_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, gate) = (dir.path().join("inbox"), dir.path().join("release"));
+    std::fs::create_dir(&inbox).unwrap();
+    let smtp = SmtpServer::start_into(&inbox, Some(&gate));
+    let extra = format!(
+        "[email.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout_ms = 60000\n",
+        smtp.port()
+    );
+    let serve = Serve::start_with(dir.path(), &extra);
+    let everyone = json!({"allowed_senders": ["*"], "allowed_recipients": ["*"]});
+    let quotas =
+        |slots: u32| json!({"sync_allowed": true, "calls_in_flight": slots, "email": everyone});
+    for (id, buckets, slots) in [("acme", json!(["shop*"]), 1), ("beta", json!(["blog"]), 4)] {
+        let body = json!({"id": id, "buckets": buckets, "quotas": quotas(slots)});
+        let (status, answer) = serve.operator("POST", "/v1/tenants", body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let acme = serve.token("acme", "deploy").await;
+    let beta = serve.token("beta", "deploy").await;
+    let mail = upload(&serve, "acme", &acme, "send-email").await;
+    let forward = upload(&serve, "acme", &acme, "queue-forward").await;
+    let beta_forward = upload(&serve, "beta", &beta, "queue-forward").await;
+    let definitions = [
+        (
+            "acme",
+            &acme,
+            "mail",
+            json!({
+                "component": mail, "mode": "sync", "buckets": ["shop"],
+                "settings": {"from": "acme@example.org", "recipients": "ops@example.org"},
+                "email": everyone,
+            }),
+        ),
+        (
+            "acme",
+            &acme,
+            "forward",
+            json!({
+                "component": forward, "mode": "async", "buckets": ["shop-2"],
+                "settings": {"listname": "acme.events"}, "queue": {"allowed": ["acme.*"]},
+            }),
+        ),
+        (
+            "beta",
+            &beta,
+            "notify",
+            json!({
+                "component": beta_forward, "mode": "sync",
+                "settings": {"listname": "beta.events"}, "queue": {"allowed": ["beta.*"]},
+            }),
+        ),
+    ];
+    for (tenant, token, name, definition) in definitions {
+        let (status, body) = put(&serve, tenant, token, name, definition).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+
+    // acme's one slot: a send held at DATA, while the rest runs beside it.
+    let held = post(&serve, event(false, "shop", "u-held"));
+    let beside = async {
+        let holding = std::path::PathBuf::from(format!("{}.held", gate.display()));
+        helpers::until("the sink holds acme's message", || holding.exists()).await;
+        // acme's next sync event: capacity, a 503, and the listener did not run. (Were
+        // the bound not kept, its send would be held too: the bound keeps that from hanging.)
+        let refused = post(&serve, event(false, "shop", "u-refused"));
+        let bound = std::time::Duration::from_secs(60);
+        let refused = tokio::time::timeout(bound, refused).await;
+        let (status, answer) = refused.expect("acme's second call ran: its slot was not kept");
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(
+            ran(&answer),
+            [("acme/mail".to_owned(), Some(1), "capacity".to_owned())]
+        );
+        // beta has slots of its own.
+        let (status, answer) = post(&serve, event(false, "blog", "u-beta")).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            ran(&answer),
+            [("beta/notify".to_owned(), Some(1), "ok".to_owned())]
+        );
+        // acme's async delivery finds no slot: it waits as a pending retry.
+        let (status, answer) = post(&serve, event(true, "shop-2", "u-later")).await;
+        assert_eq!(status, 202, "{answer}");
+        let pending_path = "/v1/tenants/acme/listeners/forward/pending";
+        let retried = |b: &Value| b["pending"][0]["last"]["outcome"] == "capacity";
+        let pending = get_until(&serve, pending_path, &acme, retried).await;
+        assert!(retried(&pending), "{pending}");
+        // Let go: the held call ends ok, and the retry runs once the slot is free.
+        std::fs::write(&gate, b"").unwrap();
+    };
+    let ((status, answer), ()) = tokio::join!(held, beside);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        ran(&answer),
+        [("acme/mail".to_owned(), Some(1), "ok".to_owned())]
+    );
+    let path = "/v1/tenants/acme/invocations?listener=forward&outcome=ok";
+    let records = get_until(&serve, path, &acme, |b| b[0].is_object()).await;
+    assert_eq!(records[0]["listener"], "acme/forward", "{records}");
+    let sent = smtp.wait_for("u-held").await;
+    assert!(sent.contains("ops@example.org"), "{sent}");
+    assert_eq!(smtp.messages().len(), 1, "nothing of u-refused was sent");
+}

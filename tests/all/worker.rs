@@ -262,6 +262,37 @@ async fn retries_follow_the_schedule_then_dead_letter_then_replay(redis: Redis) 
         .0
         .is_empty());
     assert!(queue.pending("forward", 10).await.unwrap().is_empty());
+
+    // Forgetting the listener (deleted, or its tenant) deletes its dead letters and pending
+    // deliveries, and nothing of them runs again.
+    pushes.stop();
+    queue
+        .enqueue(&json, wasm_listeners::Source::Http)
+        .await
+        .unwrap();
+    assert_eq!(worker.step().await.unwrap().scheduled, 1);
+    for _ in pauses {
+        let due = queue.pending("forward", 10).await.unwrap()[0].due_ms;
+        clock.set(due);
+        worker.step().await.unwrap();
+    }
+    queue
+        .enqueue(&json, wasm_listeners::Source::Http)
+        .await
+        .unwrap();
+    assert_eq!(worker.step().await.unwrap().scheduled, 1);
+    let (dead, _) = queue.dead_letters("forward", 10).await.unwrap();
+    let pending = queue.pending("forward", 10).await.unwrap();
+    assert_eq!((dead.len(), pending.len()), (1, 1), "{dead:?} {pending:?}");
+    assert_eq!(queue.forget("forward").await.unwrap(), 2);
+    assert!(queue.pending("forward", 10).await.unwrap().is_empty());
+    let (dead, counts) = queue.dead_letters("forward", 10).await.unwrap();
+    assert!(dead.is_empty() && counts.count == 0, "{dead:?} {counts:?}");
+    clock.advance(Duration::from_secs(3600));
+    assert!(
+        worker.step().await.unwrap().is_idle(),
+        "a forgotten delivery ran"
+    );
 }
 
 #[tokio::test]

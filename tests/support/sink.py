@@ -2,7 +2,8 @@
 Debugging handler does and, before it answers `250`, writes it to a file in a folder, so
 a test that got a client's answer can look at the folder without waiting. With a gate
 file, it answers DATA only once that file exists, so a test can show that Kinto answered
-while an email was still on its way.
+while an email was still on its way; while it holds a message it has written
+`<GATE_FILE>.held`, so a test can wait until a send is in flight.
 
     python -m aiosmtpd -n -l 127.0.0.1:PORT -c sink.Files FOLDER [GATE_FILE]
 """
@@ -28,6 +29,8 @@ class Files(Debugging):
         return cls(*args)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.gate and not os.path.exists(self.gate):
+            open(self.gate + ".held", "w").close()
         while self.gate and not os.path.exists(self.gate):
             await asyncio.sleep(0.01)
         answer = await super().handle_DATA(server, session, envelope)

@@ -3,10 +3,10 @@
 //! "Tenants 2 of 3".
 
 use crate::registry::{
-    ApiToken, AuditEntry, RegistryError, RegistryStore, Snapshot, StoredComponent, Tenant,
+    ApiToken, AuditEntry, Invalid, RegistryError, RegistryStore, Snapshot, StoredComponent, Tenant,
     TenantId, TenantListener,
 };
-use crate::store::Store;
+use crate::store::{ListenerRow, Put, Store};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -130,7 +130,11 @@ impl RegistryStore for EmbeddedRegistry {
         found.iter().map(|text| decode("listener", text)).collect()
     }
 
-    async fn remove_component(&self, tenant: &TenantId, digest: &str) -> Result<(), RegistryError> {
+    async fn remove_component(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
         let removed = self
             .store
             .registry_remove_component(tenant.to_string(), digest.to_owned());
@@ -162,16 +166,26 @@ impl RegistryStore for EmbeddedRegistry {
         expected: Option<u64>,
     ) -> Result<(), RegistryError> {
         let record = encode(&format!("listener {}", listener.qualified_name()), listener)?;
-        let (tenant, name) = (listener.tenant.to_string(), listener.name.clone());
-        let put =
-            self.store
-                .registry_put_listener(tenant, name, listener.revision, record, expected);
-        match put.await? {
-            true => Ok(()),
-            false => Err(RegistryError::ListenerConflict {
+        let component = listener
+            .active_version()
+            .map(|v| v.definition.component.clone());
+        let row = ListenerRow {
+            tenant: listener.tenant.to_string(),
+            name: listener.name.clone(),
+            revision: listener.revision,
+            record,
+            component: component.clone().unwrap_or_default(),
+        };
+        match self.store.registry_put_listener(row, expected).await? {
+            Put::Written => Ok(()),
+            Put::Conflict => Err(RegistryError::ListenerConflict {
                 tenant: listener.tenant.clone(),
                 name: listener.name.clone(),
             }),
+            // Released between the registry's check and this write.
+            Put::NoComponent => {
+                Err(Invalid::UnknownComponent(component.unwrap_or_default()).into())
+            }
         }
     }
 
@@ -216,12 +230,17 @@ mod tests {
     use std::sync::Arc;
 
     fn registry(dir: &std::path::Path) -> Registry {
-        let store = Store::open(dir.join("store.sqlite3")).unwrap();
+        registry_and_store(dir).0
+    }
+
+    /// The registry, and its store to call beneath the registry's checks.
+    fn registry_and_store(dir: &std::path::Path) -> (Registry, EmbeddedRegistry) {
+        let store = EmbeddedRegistry::new(Store::open(dir.join("store.sqlite3")).unwrap());
         let bounds = EngineBounds {
             max_memory_bytes: crate::limits::DEFAULT_MAX_MEMORY_BYTES,
             epoch_tick: crate::limits::DEFAULT_EPOCH_TICK,
         };
-        Registry::new(Arc::new(EmbeddedRegistry::new(store)), bounds)
+        (Registry::new(Arc::new(store.clone()), bounds), store)
     }
 
     fn id(text: &str) -> TenantId {
@@ -539,5 +558,64 @@ mod tests {
         registry.delete_tenant(&beta).await.unwrap();
         assert!(!file(shared).exists(), "nobody has it now");
         assert!(file(two).exists(), "acme still has it");
+    }
+
+    /// A release and a `PUT` of one component, interleaved either way: the component stays
+    /// while a version names it, and a version is never written without its component.
+    #[tokio::test]
+    async fn a_release_racing_a_put_never_leaves_a_version_without_its_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registry, store) = registry_and_store(dir.path());
+        let acme = id("acme");
+        let change = TenantChange::default();
+        registry
+            .create_tenant(acme.clone(), change, 1)
+            .await
+            .unwrap();
+        let (a, b) = (b"a".as_slice(), b"b".as_slice());
+        for bytes in [a, b] {
+            let component = StoredComponent {
+                v: crate::registry::COMPONENT_VERSION,
+                tenant: acme.clone(),
+                digest: crate::registry::digest(bytes),
+                size: 1,
+                contract: "0.1.0".into(),
+                imports: Vec::new(),
+                uploaded_ms: 1,
+            };
+            registry.add_component(&component, bytes).await.unwrap();
+        }
+        let definition = |bytes: &[u8]| crate::registry::ListenerDefinition {
+            component: crate::registry::digest(bytes),
+            ..serde_json::from_str(r#"{"component": ""}"#).unwrap()
+        };
+        let file = dir
+            .path()
+            .join(format!("components/{}.wasm", crate::registry::digest(a)));
+
+        // The PUT first, then a release that decided before it: the removal keeps `a`.
+        let checked = registry.check_definition(&acme, "mail", definition(a));
+        let checked = checked.await.unwrap();
+        let put = registry.put_listener(&acme, "mail", checked, None, "t".into(), 2);
+        put.await.unwrap();
+        let digest_a = crate::registry::digest(a);
+        assert!(!store.remove_component(&acme, &digest_a).await.unwrap());
+        let kept = registry.components(&acme).await.unwrap();
+        assert!(kept.iter().any(|c| c.digest == digest_a), "{kept:?}");
+        assert!(file.exists());
+
+        // The release first, between a PUT's check and its write: the write is refused.
+        let checked = registry.check_definition(&acme, "mail", definition(b));
+        let checked = checked.await.unwrap();
+        let digest_b = crate::registry::digest(b);
+        assert!(store.remove_component(&acme, &digest_b).await.unwrap());
+        let put = registry.put_listener(&acme, "mail", checked, None, "t".into(), 3);
+        let refused = put.await;
+        assert!(
+            matches!(&refused, Err(RegistryError::Invalid(Invalid::UnknownComponent(d))) if *d == digest_b),
+            "{refused:?}"
+        );
+        let listener = registry.listener(&acme, "mail").await.unwrap();
+        assert_eq!(listener.active, 1, "version 1 stays active");
     }
 }

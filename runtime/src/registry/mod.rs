@@ -90,8 +90,15 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), RegistryError>;
 
     /// Removes the tenant's record of component `digest`, and its bytes when no other
-    /// tenant has a record of it.
-    async fn remove_component(&self, tenant: &TenantId, digest: &str) -> Result<(), RegistryError>;
+    /// tenant has a record of it, unless a version of the tenant's listeners names it:
+    /// checked atomically with the removal, as [`RegistryStore::put_listener`] checks that
+    /// the component of the version it activates is still the tenant's, so that a `PUT`
+    /// racing a release either keeps the component or is refused. Whether it was removed.
+    async fn remove_component(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+    ) -> Result<bool, RegistryError>;
 
     /// The tenant's components, oldest first.
     async fn components(&self, tenant: &TenantId) -> Result<Vec<StoredComponent>, RegistryError>;
@@ -107,7 +114,8 @@ pub trait RegistryStore: Send + Sync + std::fmt::Debug {
     async fn listeners(&self, tenant: &TenantId) -> Result<Vec<TenantListener>, RegistryError>;
 
     /// Writes `listener` if the stored one is at revision `expected` (`None`: if there is
-    /// none); else [`RegistryError::ListenerConflict`].
+    /// none), else [`RegistryError::ListenerConflict`]; and only if the component its
+    /// active version runs is still the tenant's, else [`Invalid::UnknownComponent`].
     async fn put_listener(
         &self,
         listener: &TenantListener,

@@ -18,6 +18,7 @@ mod invocations;
 mod migrations;
 mod queue;
 mod registry;
+pub(crate) use registry::{ListenerRow, Put};
 
 pub(crate) use deliveries::{PendingRow, StoreSettlement};
 pub(crate) use invocations::InvocationFilter;

@@ -7,6 +7,28 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 /// A tenant to write: `(id, revision, record JSON)`.
 pub(crate) type TenantRow = (String, u64, String);
 
+/// A listener's row: its key, revision and record, and the component its active version
+/// runs (which must still be the tenant's when the row is written).
+#[derive(Debug)]
+pub(crate) struct ListenerRow {
+    pub tenant: String,
+    pub name: String,
+    pub revision: u64,
+    pub record: String,
+    pub component: String,
+}
+
+/// What a listener's put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// Written.
+    Written,
+    /// Its revision was not the one expected.
+    Conflict,
+    /// The tenant has no component of that digest (any more): nothing written.
+    NoComponent,
+}
+
 impl Store {
     /// The record of tenant `id`.
     pub(crate) async fn registry_tenant(&self, id: String) -> Result<Option<String>, StoreError> {
@@ -46,7 +68,7 @@ impl Store {
         self.run(move |conn| {
             let (id, revision, record) = row;
             put_if_revision(
-                conn,
+                conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
                 "SELECT revision FROM registry_tenants WHERE id = ?1",
                 "INSERT INTO registry_tenants (id, revision, record) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (id) DO UPDATE SET revision = ?2, record = ?3",
@@ -186,17 +208,29 @@ impl Store {
         .await
     }
 
-    /// Deletes tenant `tenant`'s record of component `digest`, then its file when no other
-    /// tenant has a record of it.
+    /// Deletes tenant `tenant`'s record of component `digest` unless a version of one of its
+    /// listeners names it (checked in the same transaction, so a `PUT` naming it at that
+    /// moment either keeps it or is refused), then its file when no other tenant has a
+    /// record of it; whether the record was deleted.
     pub(crate) async fn registry_remove_component(
         &self,
         tenant: String,
         digest: String,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let file = self.components_dir().join(format!("{digest}.wasm"));
-        let unused = self
+        let (removed, unused) = self
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let named: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM registry_listeners AS l, \
+                     json_each(l.record, '$.versions') AS v \
+                     WHERE l.tenant = ?1 AND json_extract(v.value, '$.definition.component') = ?2)",
+                    params![tenant, digest],
+                    |row| row.get(0),
+                )?;
+                if named {
+                    return Ok((false, false));
+                }
                 tx.execute(
                     "DELETE FROM registry_components WHERE tenant = ?1 AND digest = ?2",
                     params![tenant, digest],
@@ -207,7 +241,7 @@ impl Store {
                     |row| row.get(0),
                 )?;
                 tx.commit()?;
-                Ok(others == 0)
+                Ok((true, others == 0))
             })
             .await?;
         if unused {
@@ -217,7 +251,7 @@ impl Store {
                 Err(source) => return Err(StoreError::File { path: file, source }),
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// The records of tenant `tenant`'s components, oldest first.
@@ -265,22 +299,36 @@ impl Store {
     /// whether it was written.
     pub(crate) async fn registry_put_listener(
         &self,
-        tenant: String,
-        name: String,
-        revision: u64,
-        record: String,
+        row: ListenerRow,
         expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Put, StoreError> {
         self.run(move |conn| {
-            put_if_revision(
-                conn,
+            let ListenerRow {
+                tenant,
+                name,
+                revision,
+                record,
+                component,
+            } = row;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let kept: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM registry_components WHERE tenant = ?1 AND digest = ?2)",
+                params![tenant, component],
+                |row| row.get(0),
+            )?;
+            if !kept {
+                return Ok(Put::NoComponent);
+            }
+            let written = put_if_revision(
+                tx,
                 "SELECT revision FROM registry_listeners WHERE tenant = ?1 AND name = ?2",
                 "INSERT INTO registry_listeners (tenant, name, revision, record) \
                  VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (tenant, name) DO UPDATE SET revision = ?3, record = ?4",
                 &[&tenant, &name],
                 (revision, &record, expected),
-            )
+            )?;
+            Ok(if written { Put::Written } else { Put::Conflict })
         })
         .await
     }
@@ -393,13 +441,12 @@ impl Store {
 /// revision and the record) if `select` (by the `key` values) finds the revision
 /// `expected` (`None`: no row). Whether it wrote.
 fn put_if_revision(
-    conn: &mut rusqlite::Connection,
+    tx: rusqlite::Transaction<'_>,
     select: &str,
     upsert: &str,
     key: &[&dyn rusqlite::ToSql],
     (revision, record, expected): (u64, &str, Option<u64>),
 ) -> rusqlite::Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored: Option<i64> = tx
         .prepare_cached(select)?
         .query_row(key, |row| row.get(0))

@@ -51,7 +51,7 @@ impl SmtpServer {
     /// Starts a server that prints messages as [`SmtpServer::start`]'s does and also
     /// writes each one into `folder` before answering `250` (`tests/support/sink.py`); with
     /// a `gate`, it answers `DATA` only once that file exists: a client's send stays in
-    /// flight until the test creates it.
+    /// flight until the test creates it (the sink writes `<gate>.held` when it holds one).
     pub fn start_into(folder: &std::path::Path, gate: Option<&std::path::Path>) -> SmtpServer {
         let mut handler = vec![
             "-c".into(),
