@@ -232,6 +232,9 @@ pub struct QueuePolicy {
     pub reserved_names: Vec<String>,
     /// See [`DEFAULT_MAX_QUEUE_PAYLOAD_BYTES`].
     pub max_payload_bytes: usize,
+    /// Items a queue may hold before a push onto it is refused (a tenant's
+    /// `quotas.max_queue_length`); `None`: no bound (the operator's listeners).
+    pub max_length: Option<u64>,
 }
 
 impl QueuePolicy {
@@ -242,6 +245,7 @@ impl QueuePolicy {
             reserved_prefixes: RESERVED_QUEUE_PREFIXES.map(str::to_owned).to_vec(),
             reserved_names: Vec::new(),
             max_payload_bytes: DEFAULT_MAX_QUEUE_PAYLOAD_BYTES,
+            max_length: None,
         };
         policy.reserving_input(KINTO_REDIS_LIST)
     }

@@ -150,7 +150,7 @@ impl EmailBackend for Hanging {
 
 #[async_trait::async_trait]
 impl QueueBackend for Hanging {
-    async fn push(&self, _: &str, _: &[u8]) -> Result<(), QueueBackendError> {
+    async fn push(&self, _: &str, _: &[u8], _: Option<u64>) -> Result<(), QueueBackendError> {
         self.entered.notify_one();
         std::future::pending().await
     }
@@ -174,7 +174,12 @@ impl Recorder {
 
 #[async_trait::async_trait]
 impl QueueBackend for Recorder {
-    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
+    async fn push(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        _: Option<u64>,
+    ) -> Result<(), QueueBackendError> {
         let mut pushes = self.pushes.lock().unwrap();
         pushes.push(QueuePush {
             queue: queue.to_owned(),

@@ -133,11 +133,11 @@ async fn start_up_does_not_need_redis() {
     let mut server = RedisServer::start();
     server.stop();
     let queue = redis_queue(&server);
-    let down = queue.push(QUEUE, b"while down").await;
+    let down = queue.push(QUEUE, b"while down", None).await;
     assert!(down.is_err(), "{down:?}");
     server.restart();
     queue
-        .push(QUEUE, b"{}")
+        .push(QUEUE, b"{}", None)
         .await
         .expect("push once Redis is up");
     assert_eq!(brpop(&server).await, serde_json::json!({}));

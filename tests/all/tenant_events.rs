@@ -4,6 +4,7 @@
 //! letter runs the version active when it runs.
 
 use crate::helpers::{self, fixture};
+use crate::servers::redis::RedisServer;
 use crate::servers::smtp::SmtpServer;
 use crate::uploads::Serve;
 use serde_json::{json, Value};
@@ -664,4 +665,56 @@ async fn a_tenant_at_its_calls_in_flight_gets_capacity_and_another_tenant_runs()
     let sent = smtp.wait_for("u-held").await;
     assert!(sent.contains("ops@example.org"), "{sent}");
     assert_eq!(smtp.messages().len(), 1, "nothing of u-refused was sent");
+}
+
+/// A tenant's queue holds at most `quotas.max_queue_length` items, on the embedded store
+/// and on Redis: a push onto a full queue answers `unavailable` (a sync call: 503, its
+/// write refused for now) and pushes nothing; another queue has its own room.
+async fn a_full_queue_refuses_the_push(redis: Option<&RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = redis.map_or_else(String::new, |r| {
+        format!("[queue]\nredis_url = \"{}\"\nallowed = [\"*\"]\n", r.url())
+    });
+    let serve = Serve::start_with(dir.path(), &extra);
+    let quotas = json!({"sync_allowed": true, "max_queue_length": 2});
+    let body = json!({"id": "acme", "buckets": ["*"], "quotas": quotas});
+    assert_eq!(serve.operator("POST", "/v1/tenants", body).await.0, 201);
+    let acme = serve.token("acme", "deploy").await;
+    let forward = upload(&serve, "acme", &acme, "queue-forward").await;
+    for (name, bucket) in [("events", "shop"), ("other", "blog")] {
+        let definition = json!({
+            "component": forward, "mode": "sync", "buckets": [bucket],
+            "settings": {"listname": format!("acme.{name}")}, "queue": {"allowed": ["acme.*"]},
+        });
+        assert_eq!(put(&serve, "acme", &acme, name, definition).await.0, 201);
+    }
+    for user in ["u-1", "u-2"] {
+        let (status, answer) = post(&serve, event(false, "shop", user)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = post(&serve, event(false, "shop", "u-3")).await;
+    assert_eq!(status, 503, "{answer}");
+    let listener = &answer["events"][0]["listeners"][0];
+    assert_eq!(listener["queue_pushes"], 0, "{answer}");
+    let message = listener["outcome"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`acme.events` holds 2 items"), "{answer}");
+    let (status, answer) = post(&serve, event(false, "blog", "u-4")).await;
+    assert_eq!(status, 200, "another queue has its own room: {answer}");
+    if let Some(redis) = redis {
+        let mut conn = redis.connection().await;
+        let held: usize = redis::AsyncCommands::llen(&mut conn, "acme.events")
+            .await
+            .unwrap();
+        assert_eq!(held, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_the_push_on_the_embedded_store() {
+    a_full_queue_refuses_the_push(None).await;
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_the_push_on_redis() {
+    a_full_queue_refuses_the_push(Some(&RedisServer::start())).await;
 }

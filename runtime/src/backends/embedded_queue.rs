@@ -19,8 +19,22 @@ impl EmbeddedQueue {
 
 #[async_trait::async_trait]
 impl QueueBackend for EmbeddedQueue {
-    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
-        let pushed = self.store.push(queue, payload).await;
-        pushed.map_err(QueueBackendError::Store)
+    async fn push(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max_length: Option<u64>,
+    ) -> Result<(), QueueBackendError> {
+        let Some(max) = max_length else {
+            let pushed = self.store.push(queue, payload).await;
+            return pushed.map_err(QueueBackendError::Store);
+        };
+        match self.store.push_within(queue, payload, max).await? {
+            true => Ok(()),
+            false => Err(QueueBackendError::Full {
+                queue: queue.to_owned(),
+                max,
+            }),
+        }
     }
 }

@@ -29,6 +29,11 @@ pub(super) const DEFAULT_REDIS_PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// push starts a new round.
 pub(super) const DEFAULT_REDIS_CONNECT_RETRIES: usize = 2;
 /// Pause before the first retry of a connection; it doubles (with jitter) up to the max.
+/// `LPUSH` onto a list shorter than `ARGV[2]`, else nothing: the list's new length, or
+/// -1 when it was full.
+const BOUNDED_LPUSH: &str =
+    "if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end \
+     return redis.call('LPUSH', KEYS[1], ARGV[1])";
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
@@ -124,12 +129,30 @@ impl RedisQueue {
         })
     }
 
-    async fn lpush(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
+    /// `LPUSH`; with `max`, only onto a list shorter than that (one script, so the length
+    /// read and the push are one step): whether it pushed.
+    async fn lpush(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max: Option<u64>,
+    ) -> Result<bool, RedisError> {
         // A clone shares the one multiplexed connection: no lock, pushes are pipelined.
         let mut conn = self.conn.get().await?;
-        let mut cmd = redis::cmd("LPUSH");
-        cmd.arg(queue).arg(payload);
-        cmd.query_async::<i64>(&mut conn).await.map(drop)
+        let Some(max) = max else {
+            let mut cmd = redis::cmd("LPUSH");
+            cmd.arg(queue).arg(payload);
+            return cmd.query_async::<i64>(&mut conn).await.map(|_| true);
+        };
+        // EVAL, not EVALSHA: the script is short, and a cluster routes it by its one key.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BOUNDED_LPUSH)
+            .arg(1)
+            .arg(queue)
+            .arg(payload)
+            .arg(max);
+        let length: i64 = cmd.query_async(&mut conn).await?;
+        Ok(length >= 0)
     }
 
     /// `LPUSH`, once more when the connection (not the command) failed: the manager answers
@@ -137,10 +160,15 @@ impl RedisQueue {
     /// second try the first push after Redis comes back would fail. A refused or dropped
     /// connection almost never carried the command; in the rare case it did, the item is
     /// pushed twice, as a retried delivery would push it (at least once).
-    async fn lpush_reconnecting(&self, queue: &str, payload: &[u8]) -> Result<(), RedisError> {
-        match self.lpush(queue, payload).await {
+    async fn lpush_reconnecting(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max: Option<u64>,
+    ) -> Result<bool, RedisError> {
+        match self.lpush(queue, payload, max).await {
             Err(e) if e.is_connection_refusal() || e.is_connection_dropped() => {
-                self.lpush(queue, payload).await
+                self.lpush(queue, payload, max).await
             }
             done => done,
         }
@@ -311,17 +339,29 @@ fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
 
 #[async_trait::async_trait]
 impl QueueBackend for RedisQueue {
-    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError> {
-        let io = self.lpush_reconnecting(queue, payload);
+    async fn push(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max_length: Option<u64>,
+    ) -> Result<(), QueueBackendError> {
+        let io = self.lpush_reconnecting(queue, payload, max_length);
         let Ok(pushed) = tokio::time::timeout(self.push_timeout, io).await else {
             let ms = self.push_timeout.as_millis();
             return Err(self.unavailable(QueueBackendError::RedisTimeout { ms }));
         };
-        pushed.map_err(|source| {
+        let pushed = pushed.map_err(|source| {
             let reason = guest_visible(&source);
             let source = Box::new(source);
             self.unavailable(QueueBackendError::Redis { reason, source })
-        })
+        })?;
+        match (pushed, max_length) {
+            (false, Some(max)) => Err(QueueBackendError::Full {
+                queue: queue.to_owned(),
+                max,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -373,7 +413,7 @@ mod tests {
         let url = Secret::new(format!("redis://127.0.0.1:{port}/"));
         let queue = RedisQueue::with_options(&url, false, options).unwrap();
         for _ in 0..2 {
-            match queue.push("q", b"{}").await {
+            match queue.push("q", b"{}", None).await {
                 Err(QueueBackendError::Redis { reason, .. }) => {
                     assert_eq!(reason, "the server refused the connection");
                 }

@@ -365,11 +365,12 @@ impl TenantRoutes {
         let prefix = QueueRules {
             allowed: vec![format!("{}*", tenant.queue_prefix())],
         };
-        let queue = QueuePolicy::deny_all()
+        let mut queue = QueuePolicy::deny_all()
             .reserving_input(&operator.input_list)
             .with_layer(operator.queue.clone())
             .with_layer(prefix)
             .with_layer(definition.queue.clone());
+        queue.max_length = Some(tenant.quotas.max_queue_length);
         let limits = definition.limits.clone().unwrap_or_default();
         ListenerSpec {
             name: route.name.clone(),

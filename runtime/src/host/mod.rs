@@ -56,7 +56,7 @@ impl EmailBackend for RecordOnly {
 
 #[async_trait::async_trait]
 impl QueueBackend for RecordOnly {
-    async fn push(&self, _: &str, _: &[u8]) -> Result<(), QueueBackendError> {
+    async fn push(&self, _: &str, _: &[u8], _: Option<u64>) -> Result<(), QueueBackendError> {
         Ok(())
     }
 }

@@ -46,6 +46,14 @@ pub enum QueueBackendError {
     /// names the store's file.
     #[error("queue backend unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The queue holds as many items as it may: nothing was pushed.
+    #[error("queue `{queue}` holds {max} items, the most its tenant's queues may hold (quotas.max_queue_length): its consumer is behind; try later")]
+    Full {
+        /// The queue.
+        queue: String,
+        /// The bound.
+        max: u64,
+    },
 }
 
 impl QueueBackendError {
@@ -55,6 +63,7 @@ impl QueueBackendError {
             QueueBackendError::RedisTimeout { ms } => format!("redis: no answer within {ms} ms"),
             QueueBackendError::Redis { reason, .. } => format!("redis: {reason}"),
             QueueBackendError::Store(e) => e.to_string(),
+            full @ QueueBackendError::Full { .. } => full.to_string(),
         }
     }
 }
@@ -62,8 +71,15 @@ impl QueueBackendError {
 /// Pushes payloads that passed the policy (`LPUSH`, as kinto-redis does).
 #[async_trait::async_trait]
 pub trait QueueBackend: Send + Sync + 'static {
-    /// Pushes `payload` onto the head of `queue`.
-    async fn push(&self, queue: &str, payload: &[u8]) -> Result<(), QueueBackendError>;
+    /// Pushes `payload` onto the head of `queue`; with `max_length`, only if the queue
+    /// holds fewer items than that (checked and pushed in one step), else
+    /// [`QueueBackendError::Full`].
+    async fn push(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max_length: Option<u64>,
+    ) -> Result<(), QueueBackendError>;
 }
 
 /// What one call may push in all: [`Limits::max_queue_pushes`] and
@@ -171,7 +187,7 @@ impl Host for QueueCtx {
             return Ok(Err(refused));
         }
         self.spend(&payload)?;
-        let io = self.backend.push(&name, &payload);
+        let io = self.backend.push(&name, &payload, self.policy.max_length);
         Ok(match before_deadline(self.deadline, "queue", io).await? {
             Ok(()) => {
                 self.pushed.push(QueuePush {

@@ -21,6 +21,8 @@ pub(crate) const DEFAULT_CALLS_IN_FLIGHT: u32 = 16;
 pub(crate) const DEFAULT_EMAILS_PER_MINUTE: u32 = 60;
 /// Emails a tenant's listeners may send per day, by default.
 pub(crate) const DEFAULT_EMAILS_PER_DAY: u32 = 1_000;
+/// Items one of a tenant's queues may hold, by default.
+pub(crate) const DEFAULT_MAX_QUEUE_LENGTH: u64 = 10_000;
 /// Longest tenant id.
 const MAX_ID_LEN: usize = 40;
 
@@ -108,6 +110,9 @@ pub struct Quotas {
     /// What every queue name its listeners may push to starts with. Absent: the tenant's
     /// id and a dot (`acme.`); empty: any name (the operator's explicit choice).
     pub queue_prefix: Option<String>,
+    /// Items one of its queues may hold: a push onto a queue holding that many answers
+    /// `unavailable` (its consumer is behind; the delivery is retried) and pushes nothing.
+    pub max_queue_length: u64,
 }
 
 impl Default for Quotas {
@@ -124,6 +129,7 @@ impl Default for Quotas {
             email: EmailRules::default(),
             sync_allowed: false,
             queue_prefix: None,
+            max_queue_length: DEFAULT_MAX_QUEUE_LENGTH,
         }
     }
 }

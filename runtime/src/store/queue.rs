@@ -25,6 +25,35 @@ impl Store {
         .await
     }
 
+    /// Appends `payload` to `queue` if it holds fewer than `max` items (counted and
+    /// appended in one transaction); whether it did.
+    pub async fn push_within(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        max: u64,
+    ) -> Result<bool, StoreError> {
+        let (queue, payload) = (queue.to_owned(), payload.to_vec());
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Counting stops at `max` (the index by queue is walked no further).
+            let held: i64 = tx.query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM queue_items WHERE queue = ?1 LIMIT ?2)",
+                params![queue, max],
+                |row| row.get(0),
+            )?;
+            if held >= max {
+                return Ok(false);
+            }
+            let sql = "INSERT INTO queue_items (queue, payload, pushed_at_ms) VALUES (?1, ?2, ?3)";
+            tx.execute(sql, params![queue, payload, now_ms()])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// Removes and returns the oldest item of `queue` (as `BRPOP` does, without blocking),
     /// or `None` when it is empty.
     ///

@@ -51,6 +51,23 @@ fn refuses_a_file_from_a_newer_version() {
 }
 
 #[tokio::test]
+async fn a_bounded_push_onto_a_full_queue_pushes_nothing() {
+    let (_dir, store) = temp_store();
+    assert!(store.push_within("q", b"1", 2).await.unwrap());
+    assert!(store.push_within("q", b"2", 2).await.unwrap());
+    assert!(!store.push_within("q", b"3", 2).await.unwrap(), "q is full");
+    assert!(
+        store.push_within("other", b"a", 2).await.unwrap(),
+        "per queue"
+    );
+    assert_eq!(store.pop("q").await.unwrap(), Some(b"1".to_vec()));
+    assert!(store.push_within("q", b"4", 2).await.unwrap(), "room again");
+    assert_eq!(store.pop("q").await.unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.pop("q").await.unwrap(), Some(b"4".to_vec()));
+    assert_eq!(store.pop("q").await.unwrap(), None, "3 was never pushed");
+}
+
+#[tokio::test]
 async fn pops_in_push_order_per_queue() {
     let (_dir, store) = temp_store();
     for item in ["a1", "a2", "a3"] {
