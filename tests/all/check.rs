@@ -142,10 +142,27 @@ fn check_runs_validate_settings_when_given_settings() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("settings: listener-error"), "{text}");
+    let first = text.lines().next().unwrap_or_default();
     assert!(
-        text.contains("recipients"),
+        first.starts_with("refused: ") && first.contains("refused these settings"),
+        "the refusal comes first: {text}"
+    );
+    assert!(
+        first.contains("recipients"),
         "the error names the missing setting: {text}"
+    );
+    assert!(!text.contains("ok:"), "{text}");
+    let accepted = helpers::bin()
+        .args(["check", "--setting", "from=kinto@example.org"])
+        .args(["--setting", "recipients=ops@example.org"])
+        .arg(&email)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&accepted.stdout);
+    assert_eq!(accepted.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with("ok: ") && text.contains("accepts these settings"),
+        "{text}"
     );
 }
 

@@ -24,17 +24,30 @@ pub(super) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let version = &loaded.info.version;
-    say!("ok: {shown} implements wasm-listeners:listener@{version}");
-    for import in &loaded.info.imports {
-        say!("  imports {import}");
-    }
+    let implements = format!("implements wasm-listeners:listener@{version}");
     if args.settings.is_empty() {
+        say!("ok: {shown} {implements}");
+        for import in &loaded.info.imports {
+            say!("  imports {import}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut spec = ListenerSpec::new(report::listener_name(&args.component));
     spec.settings = args.settings.into_iter().collect();
     let listener = engine.listener(&loaded, spec, Capabilities::record_only())?;
     let verdict = listener.validate_settings().await;
-    say!("settings: {}", verdict.outcome);
+    // A refusal comes first and plainly: the component being valid is the lesser news.
+    if !verdict.outcome.is_ok() {
+        say!(
+            "refused: {shown}: its validate-settings refused these settings: {}",
+            verdict.outcome
+        );
+        say!("  (the component itself {implements})");
+        return Ok(report::exit_code(std::slice::from_ref(&verdict)));
+    }
+    say!("ok: {shown} {implements}, and accepts these settings");
+    for import in &loaded.info.imports {
+        say!("  imports {import}");
+    }
     Ok(report::exit_code(std::slice::from_ref(&verdict)))
 }
