@@ -202,4 +202,11 @@ fn test_refuses_a_bad_case_file_before_running_anything() {
     let (code, out) = test_cases("send-email", "# no case\n", &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("holds no case"), "{out}");
+    // Limits the runtime refuses, in the second case: the first does not run either.
+    let no_fuel = "[[case]]\nname = \"ok first\"\nevent = { fixture = \"events.json\" }\n[[case]]\nname = \"no fuel\"\nevent = { fixture = \"events.json\" }\nlimits = { fuel = 0 }\n";
+    let (code, out) = test_cases("send-email", no_fuel, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("case `no fuel`: "), "{out}");
+    assert!(out.contains("nothing ran"), "{out}");
+    assert!(!out.contains("ok first"), "nothing ran: {out}");
 }

@@ -75,12 +75,16 @@ pub(super) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let name = report::listener_name(&args.component);
+    // Every case's listener (its settings and limits) is made before any case runs, too.
+    let listeners: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let made = engine.listener(&loaded, spec(&name, case), Capabilities::record_only());
+            made.map_err(|e| anyhow::anyhow!("case `{}`: {e}: nothing ran", case.name))
+        })
+        .collect::<Result<_, _>>()?;
     let mut results = Vec::with_capacity(cases.len());
-    for (case, incoming) in cases.iter().zip(events) {
-        let spec = spec(&name, case);
-        let listener = engine
-            .listener(&loaded, spec, Capabilities::record_only())
-            .map_err(|e| anyhow::anyhow!("case `{}`: {e}", case.name))?;
+    for ((case, incoming), listener) in cases.iter().zip(events).zip(listeners) {
         let delivery = incoming.first_delivery(Source::Cli);
         let reports = listener.deliver(&incoming.event, &delivery).await;
         let differences = match Observed::of(&reports) {
