@@ -31,10 +31,7 @@ impl QueueBackend for EmbeddedQueue {
         };
         match self.store.push_within(queue, payload, max).await? {
             true => Ok(()),
-            false => Err(QueueBackendError::Full {
-                queue: queue.to_owned(),
-                max,
-            }),
+            false => Err(QueueBackendError::full(queue, max)),
         }
     }
 }

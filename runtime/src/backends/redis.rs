@@ -356,10 +356,7 @@ impl QueueBackend for RedisQueue {
             self.unavailable(QueueBackendError::Redis { reason, source })
         })?;
         match (pushed, max_length) {
-            (false, Some(max)) => Err(QueueBackendError::Full {
-                queue: queue.to_owned(),
-                max,
-            }),
+            (false, Some(max)) => Err(QueueBackendError::full(queue, max)),
             _ => Ok(()),
         }
     }

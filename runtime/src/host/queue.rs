@@ -57,6 +57,12 @@ pub enum QueueBackendError {
 }
 
 impl QueueBackendError {
+    /// `queue` is full at `max` items ([`QueueBackend::push`]'s bound).
+    pub fn full(queue: &str, max: u64) -> QueueBackendError {
+        let queue = queue.to_owned();
+        QueueBackendError::Full { queue, max }
+    }
+
     /// What the guest is told, without the `queue backend unavailable: ` prefix.
     pub fn guest_reason(&self) -> String {
         match self {
